@@ -1,0 +1,254 @@
+"""The HTTP API Label Studio calls: /health, /setup, /predict, /webhook, /train, /versions, /metrics.
+
+Every answer is JSON, errors included. Label Studio shows only the status line of a failed
+call, so errors carry their cause in the reason phrase too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import bottle
+
+from .events import PayloadError, handle_webhook, project_key
+from .labelconfig import LabelConfigError, compatibility_problems, parse_label_config
+from .predictor import predict_tasks
+from .queue import request_training
+from .registry import ModelLoadError, untrained_version
+from .service import Service
+
+log = logging.getLogger(__name__)
+DEFAULT_PROJECT = "default"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def create_app(service: Service) -> bottle.Bottle:
+    app = bottle.Bottle(catchall=True)
+    bottle.BaseRequest.MEMFILE_MAX = service.settings.max_body_bytes  # process-wide in Bottle
+    setup_cache: dict[str, list[str]] = {}
+
+    def route(method: str, path: str, auth: bool = True) -> Callable[[Callable[[], Any]], Any]:
+        def decorate(handler: Callable[[], Any]) -> Any:
+            def wrapped() -> Any:
+                try:
+                    if auth:
+                        require_basic_auth(service)
+                    return handler()
+                except ApiError as exc:
+                    return error_response(exc.status, exc.message, **exc.extra)
+                except bottle.HTTPError as exc:
+                    return error_response(exc.status_code, str(exc.body or exc.status_line))
+                except ModelLoadError as exc:
+                    log.error("%s", exc)
+                    return error_response(500, str(exc))
+                except Exception:
+                    log.exception("%s %s failed", method, path)
+                    return error_response(500, "internal error; see the service log")
+
+            app.route(path, method, wrapped)
+            return handler
+
+        return decorate
+
+    @route("GET", "/")
+    @route("GET", "/health")
+    def health() -> dict[str, Any]:
+        return {
+            "status": "UP",
+            "name": service.spec["name"],
+            "model_class": service.spec["model"]["class"].rsplit(".", 1)[-1],
+        }
+
+    @route("POST", "/setup")
+    def setup() -> dict[str, Any]:
+        body = json_body()
+        project = project_key(body.get("project")) or DEFAULT_PROJECT
+        schema = body.get("schema")
+        if isinstance(schema, str) and schema.strip():
+            if schema not in setup_cache:
+                if len(setup_cache) > 256:
+                    setup_cache.clear()
+                setup_cache[schema] = config_problems(service, schema)
+            if setup_cache[schema]:
+                raise ApiError(422, "labeling config does not fit this backend: "
+                               + "; ".join(setup_cache[schema]), problems=setup_cache[schema])
+        return {"model_version": service.registry.served_version(project)}
+
+    @route("POST", "/predict")
+    def predict() -> dict[str, Any]:
+        body = json_body()
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list):
+            raise ApiError(400, "the body needs 'tasks', a list of Label Studio tasks")
+        project = project_key(body.get("project"))
+        if project is None:
+            first = next((t for t in tasks if isinstance(t, dict)), {})
+            project = project_key(first.get("project")) or DEFAULT_PROJECT
+        return {"results": predict_tasks(service, project, tasks)}
+
+    @route("POST", "/webhook", auth=False)
+    def webhook() -> Any:
+        require_webhook_auth(service)
+        body = json_body()
+        try:
+            status, answer = handle_webhook(service, body)
+        except PayloadError as exc:
+            raise ApiError(400, f"bad webhook payload: {exc}") from None
+        bottle.response.status = status
+        return answer
+
+    @route("POST", "/train")
+    def train() -> Any:
+        """Legacy: Label Studio with the webhook flag off sends every annotated task here."""
+        body = json_body()
+        project = project_key(body.get("project")) or DEFAULT_PROJECT
+        tasks = body.get("annotations")
+        if not isinstance(tasks, list):
+            raise ApiError(400, "the body needs 'annotations', a list of annotated tasks")
+        for task in tasks:
+            if isinstance(task, dict) and isinstance(task.get("annotations"), list):
+                payload = {"annotation": task["annotations"], "task": [task], "project": project}
+                try:
+                    handle_webhook(service, {"action": "ANNOTATIONS_CREATED", **payload})
+                except PayloadError as exc:
+                    raise ApiError(400, f"bad annotations: {exc}") from None
+        job = request_training(service, project, "train", force=True)
+        bottle.response.status = 201
+        return {"status": "ok", "job": job}
+
+    @route("GET", "/versions")
+    def versions() -> dict[str, Any]:
+        projects = {row["project"]: row["version"] for row in service.store.projects()}
+        untrained = untrained_version(service.spec["name"])
+        names = [untrained] + [v["version"] for v in service.store.versions()]
+        return {"versions": names, "current": {p: v or untrained for p, v in projects.items()}}
+
+    @route("GET", "/metrics")
+    def metrics() -> dict[str, Any]:
+        store = service.store
+        return {
+            "annotations": store.count_annotations(),
+            "queue": {"pending": service.huey.pending_count(), "scheduled": service.huey.scheduled_count()},
+            "projects": [
+                {
+                    "project": row["project"],
+                    "annotations": store.count_annotations(row["project"]),
+                    "model_version": row["version"] or service.registry.served_version(row["project"]),
+                    "changes_since_training": row["changes"],
+                    "training_queued": bool(row["pending"]),
+                    "training_running": bool(row["running"]),
+                    "last_run": next(iter(store.runs(row["project"], limit=1)), None),
+                }
+                for row in store.projects()
+            ],
+        }
+
+    def not_found(error: bottle.HTTPError) -> str:
+        return error_body(error.status_code, error.status_line.split(" ", 1)[-1])
+
+    app.default_error_handler = not_found  # 404, 405, and anything Bottle itself rejects
+    return app
+
+
+def config_problems(service: Service, schema: str) -> list[str]:
+    try:
+        config = parse_label_config(schema)
+    except LabelConfigError as exc:
+        return [str(exc)]
+    fields = [f["field"] for f in service.spec["features"]]
+    return compatibility_problems(config, service.target, fields)
+
+
+def json_body() -> dict[str, Any]:
+    request = bottle.request
+    limit = bottle.BaseRequest.MEMFILE_MAX
+    if request.content_length > limit:
+        raise ApiError(413, f"request body over {limit} bytes; raise server.max_body_mb")
+    raw = request.body.read()
+    try:
+        body = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def require_basic_auth(service: Service) -> None:
+    if service.settings.basic_auth is not None and not _basic_auth_ok(service.settings.basic_auth):
+        raise ApiError(401, "authentication required")
+
+
+def require_webhook_auth(service: Service) -> None:
+    """Label Studio's automatic webhook carries no credentials. With WEBHOOK_SECRET set, a
+    webhook needs the X-Webhook-Secret header (added to the project webhook in Label Studio)
+    or basic auth (START_TRAINING carries it); without it, /webhook is open."""
+    secret = service.settings.webhook_secret
+    if secret is None:
+        return
+    given = bottle.request.get_header("X-Webhook-Secret", "")
+    if hmac.compare_digest(given.encode(), secret.encode()):
+        return
+    if service.settings.basic_auth is not None and _basic_auth_ok(service.settings.basic_auth):
+        return
+    raise ApiError(401, "webhook secret or credentials required")
+
+
+def _basic_auth_ok(expected: tuple[str, str]) -> bool:
+    header = bottle.request.get_header("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    user_ok = hmac.compare_digest(user.encode(), expected[0].encode())
+    password_ok = hmac.compare_digest(password.encode(), expected[1].encode())
+    return user_ok and password_ok
+
+
+def error_response(status: int, message: str, **extra: Any) -> str:
+    bottle.response.status = f"{status} {_reason(message)}"
+    if status == 401:
+        bottle.response.set_header("WWW-Authenticate", 'Basic realm="ml-backend"')
+    bottle.response.content_type = "application/json"
+    return json.dumps({"status": status, "error": message, **extra})
+
+
+def error_body(status: int, message: str) -> str:
+    bottle.response.content_type = "application/json"
+    return json.dumps({"status": status, "error": message})
+
+
+def _reason(message: str) -> str:
+    """A reason phrase: one line of printable ASCII, short enough for any client."""
+    text = "".join(c if 32 <= ord(c) < 127 else " " for c in message).strip()
+    return text[:200] or "Error"
+
+
+class StripTrailingSlash:
+    """Serve /predict/ as /predict: Label Studio URLs may end in a slash, and a redirect would
+    turn its POSTs into GETs."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if len(path) > 1 and path.endswith("/"):
+            environ["PATH_INFO"] = path.rstrip("/") or "/"
+        return self.app(environ, start_response)

@@ -1,0 +1,70 @@
+"""Background training on a Huey queue in SQLite: when to train, and coalescing triggers.
+
+A project has at most one queued training. An event that finds one queued adds nothing (its
+annotation is already in the store, and the queued training reads the store when it starts);
+an event during a training queues exactly one follow-up. Trainings of one project never
+overlap: a training that finds another running is put back on the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .trainer import train_project
+
+if TYPE_CHECKING:
+    from .service import Service
+
+log = logging.getLogger(__name__)
+BUSY_RETRY_SECONDS = 5.0
+
+
+def register_tasks(service: Service) -> Any:
+    """Define the `train` task on the service's Huey instance and return it."""
+
+    @service.huey.task(name="train")
+    def train(project: str, trigger: str) -> None:
+        outcome = train_project(service, project, trigger)
+        if outcome["status"] == "busy":
+            train.schedule((project, trigger), delay=BUSY_RETRY_SECONDS)
+
+    return train
+
+
+def training_due(service: Service, project: str) -> bool:
+    """Whether the training policy asks for a training now."""
+    policy = service.spec.get("training", {})
+    count = service.store.count_annotations(project)
+    if count < policy.get("min_annotations", 10):
+        return False
+    state = service.store.project(project)
+    return state["version"] is None or state["changes"] >= policy.get("retrain_every", 5)
+
+
+def request_training(service: Service, project: str, trigger: str, force: bool = False) -> str | None:
+    """Queue a training if the policy (or `force`) asks for one. Returns the job id of the
+    queued training, which may be one queued earlier, or None when none is due."""
+    if not force and not training_due(service, project):
+        return None
+    queued, job = service.store.mark_pending(project, uuid.uuid4().hex)
+    if queued:
+        enqueue(service, project, trigger, job, service.spec.get("training", {}).get("debounce_seconds", 2))
+    return job
+
+
+def enqueue(service: Service, project: str, trigger: str, job: str, delay: float = 0) -> None:
+    if delay > 0:
+        service.train_task.schedule((project, trigger), delay=delay, id=job)
+    else:
+        task = service.train_task.s(project, trigger)
+        task.id = job
+        service.huey.enqueue(task)
+
+
+def recover(service: Service) -> None:
+    """Queue again every training that was queued or running when the service last stopped."""
+    for project, job in service.store.recover():
+        log.info("project %s: queuing the training interrupted by the last shutdown", project)
+        enqueue(service, project, "recovery", job or uuid.uuid4().hex)

@@ -1,0 +1,152 @@
+"""Model artifacts and versions: save atomically, load safely, serve the current one.
+
+Models are written with skops, whose loader builds only the types it is told to trust, so a
+model file cannot run code when loaded (a pickle can). Every request asks the store which
+version a project serves, a single indexed read, so a model published by another thread or
+by a separate worker process is picked up at the next request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy
+import scipy
+import skops
+import skops.io
+import sklearn
+
+from .store import Store
+
+# Types a model file may contain: scikit-learn, its numeric stack, and this package.
+TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", f"{__package__}.", "builtins.")
+
+
+class ModelLoadError(RuntimeError):
+    """A model artifact cannot be loaded safely."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    model: Any
+    classes: tuple[str, ...]
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "skops": skops.__version__,
+    }
+
+
+def untrained_version(name: str) -> str:
+    """The model_version reported before a project's first training."""
+    return f"{name}-untrained"
+
+
+class Registry:
+    def __init__(self, store: Store, models_path: Path, name: str) -> None:
+        self.store = store
+        self.models_path = models_path
+        self.name = name
+        self._cache: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def served_version(self, project: str) -> str:
+        return self.store.served_version(project) or untrained_version(self.name)
+
+    def current(self, project: str) -> LoadedModel | None:
+        """The model the project serves now, or None before its first training."""
+        version = self.store.served_version(project)
+        if version is None:
+            return None
+        cached = self._cache.get(project)
+        if cached is not None and cached.version == version:
+            return cached
+        with self._lock:
+            cached = self._cache.get(project)
+            if cached is None or cached.version != version:
+                cached = self._cache[project] = self._load(version)
+        return cached
+
+    def save(self, project: str, model: Any, n_annotations: int, metrics: dict[str, Any]) -> str:
+        """Write a trained model and publish it as the project's new version."""
+        seq = self.store.next_seq(project)
+        created = datetime.now(timezone.utc)
+        version = f"{self.name}-v{seq}-{created:%Y%m%d%H%M%S}"
+        path = self.models_path / _safe(project) / f"{version}.skops"
+        _write_atomically(path, skops.io.dumps(model))
+        self.store.publish_version(
+            {
+                "version": version,
+                "project": project,
+                "seq": seq,
+                "created_at": created.isoformat(timespec="seconds"),
+                "path": str(path.relative_to(self.models_path)),
+                "n_annotations": n_annotations,
+                "classes": [str(c) for c in model.classes_],
+                "metrics": metrics,
+                "libraries": library_versions(),
+            }
+        )
+        return version
+
+    def _load(self, version: str) -> LoadedModel:
+        record = self.store.version(version)
+        if record is None:
+            raise ModelLoadError(f"model version {version} is not in the registry")
+        made_with = _minor(_json_field(record, "libraries").get("scikit-learn", ""))
+        if made_with != _minor(sklearn.__version__):
+            raise ModelLoadError(
+                f"model {version} was made with scikit-learn {made_with}, this service runs "
+                f"{sklearn.__version__}: start a training to rebuild it"
+            )
+        path = self.models_path / record["path"]
+        try:
+            untrusted = skops.io.get_untrusted_types(file=path)
+            foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
+            if foreign:
+                raise ModelLoadError(f"model {version} contains untrusted types: {', '.join(foreign)}")
+            model = skops.io.load(path, trusted=untrusted)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load model {version}: {exc}") from None
+        return LoadedModel(version, model, tuple(str(c) for c in model.classes_))
+
+
+def _json_field(record: dict[str, Any], key: str) -> dict[str, Any]:
+    value = record[key]
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _safe(project: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in project) or "_"
+
+
+def _write_atomically(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".skops")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

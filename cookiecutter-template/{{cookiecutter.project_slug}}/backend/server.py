@@ -1,0 +1,83 @@
+"""Run the service: Waitress for HTTP and, unless told otherwise, the Huey consumer beside it.
+
+SIGTERM and SIGINT stop both: the server stops taking requests, the consumer lets a running
+training finish (up to SHUTDOWN_TIMEOUT), and a training cut off anyway is queued again at the
+next start (the store still marks it running), never half-published.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+from huey.consumer import Consumer
+from waitress.server import create_server
+
+from .app import StripTrailingSlash, create_app
+from .queue import recover
+from .service import Service
+
+log = logging.getLogger(__name__)
+SHUTDOWN_TIMEOUT = 30.0
+
+
+class EmbeddedConsumer(Consumer):
+    """A Huey consumer that leaves signal handling to the process that embeds it."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+def start_consumer(service: Service) -> Consumer:
+    consumer = EmbeddedConsumer(
+        service.huey, workers=1, periodic=False, flush_locks=True,
+        shutdown_timeout=SHUTDOWN_TIMEOUT, initial_delay=0.1, max_delay=1.0,
+    )
+    recover(service)
+    consumer.start()
+    return consumer
+
+
+def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def serve(service: Service, with_worker: bool = True) -> None:
+    settings = service.settings
+    server: Any = create_server(
+        StripTrailingSlash(create_app(service)),
+        host=settings.host,
+        port=settings.port,
+        threads=settings.threads,
+        max_request_body_size=settings.max_body_bytes + 1024 * 1024,  # the app answers 413 in JSON first
+        ident=service.spec["name"],
+    )
+    consumer = start_consumer(service) if with_worker else None
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    log.info(
+        "serving %s on http://%s:%s (state in %s, %s)", service.spec["name"], settings.host,
+        server.effective_port, settings.model_dir,
+        "training in this process" if consumer else "training in a separate worker",
+    )
+    try:
+        server.run()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.close()
+        if consumer is not None:
+            consumer.stop(graceful=True)
+        log.info("stopped")
+
+
+def work(service: Service) -> None:
+    """Run only the consumer, for a deployment with the server in another process."""
+    consumer = service.huey.create_consumer(
+        workers=1, periodic=False, flush_locks=True, shutdown_timeout=SHUTDOWN_TIMEOUT, max_delay=1.0
+    )
+    recover(service)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    consumer.run()

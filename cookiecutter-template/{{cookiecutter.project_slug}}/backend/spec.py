@@ -1,0 +1,31 @@
+"""Load spec.json, the normalized backend spec that mlgen wrote next to this package."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+SPEC_VERSION = 1
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "spec.json"
+
+
+class SpecError(RuntimeError):
+    """spec.json is missing, unreadable, or written for another runtime."""
+
+
+def load_spec(path: str | Path | None = None) -> dict[str, Any]:
+    """The spec at `path`, else at $BACKEND_SPEC, else the project's spec.json."""
+    path = Path(path or os.environ.get("BACKEND_SPEC") or DEFAULT_PATH)
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read the backend spec {path}: {exc}") from None
+    if not isinstance(spec, dict) or spec.get("version") != SPEC_VERSION:
+        found = spec.get("version") if isinstance(spec, dict) else None
+        raise SpecError(
+            f"{path} is spec version {found!r}; this runtime reads version {SPEC_VERSION}. "
+            "Render the project again with a matching mlgen."
+        )
+    return spec
