@@ -1,0 +1,119 @@
+"""Fixtures: the service built from this project's spec.json, in a temporary state directory,
+with trainings run synchronously (Huey immediate mode) and no debounce."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backend.app import StripTrailingSlash, create_app  # noqa: E402
+from backend.service import create_service  # noqa: E402
+from backend.settings import load_settings  # noqa: E402
+from backend.spec import load_spec  # noqa: E402
+
+PROJECT = 7
+
+
+@pytest.fixture
+def spec() -> dict[str, Any]:
+    spec = copy.deepcopy(load_spec(ROOT / "spec.json"))
+    spec["training"].update(debounce_seconds=0, min_annotations=6, retrain_every=3)
+    return spec
+
+
+@pytest.fixture
+def make_client(spec, tmp_path, monkeypatch):
+    def make(environ: dict[str, str] | None = None) -> Client:
+        env = {"MODEL_DIR": str(tmp_path / "state"), **(environ or {})}
+        service = create_service(spec, load_settings(spec, env), immediate=True)
+        return Client(StripTrailingSlash(create_app(service)), service)
+
+    return make
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()
+
+
+class Client:
+    """Calls the WSGI app in-process, as Label Studio would over HTTP."""
+
+    def __init__(self, app: Any, service: Any) -> None:
+        self.app = app
+        self.service = service
+
+    def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+             auth: tuple[str, str] | None = None, headers: dict[str, str] | None = None) -> Response:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        environ: dict[str, Any] = {}
+        setup_testing_defaults(environ)
+        environ.update(REQUEST_METHOD=method, PATH_INFO=path, CONTENT_LENGTH=str(len(data)),
+                       CONTENT_TYPE="application/json", **{"wsgi.input": io.BytesIO(data)})
+        if auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            environ["HTTP_AUTHORIZATION"] = f"Basic {token}"
+        for name, value in (headers or {}).items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        seen: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            seen.update(status=status, headers={k.lower(): v for k, v in headers})
+
+        payload = b"".join(self.app(environ, start_response))
+        return Response(seen["status"], seen["headers"], payload)
+
+    def get(self, path: str, **kw: Any) -> Response:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.call("POST", path, body, **kw)
+
+
+class Response:
+    def __init__(self, status: str, headers: dict[str, str], payload: bytes) -> None:
+        self.status = status
+        self.code = int(status.split()[0])
+        self.headers = headers
+        self.json = json.loads(payload)
+
+
+def example_data(spec: dict[str, Any], label_index: int, k: int) -> dict[str, Any]:
+    """Task data that a model can learn the label from: each class has its own words,
+    numbers and categories."""
+    data: dict[str, Any] = {}
+    for feature in spec["features"]:
+        kind = feature["type"]
+        if kind == "text":
+            value: Any = f"class{label_index} sample{k % 3} word{label_index}x marker{label_index}"
+        elif kind == "number":
+            value = label_index * 10.0 + (k % 5) * 0.1
+        else:
+            value = f"group{label_index}"
+        node = data
+        *parents, leaf = feature["field"].split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return data
+
+
+def annotation_event(spec: dict[str, Any], target: Any, annotation_id: int, label_index: int,
+                     action: str = "ANNOTATION_CREATED", project: int = PROJECT) -> dict[str, Any]:
+    task = {"id": 1000 + annotation_id, "data": example_data(spec, label_index, annotation_id), "project": project}
+    result = [{"from_name": target.name, "to_name": target.to_names[0], "type": "choices",
+               "value": {"choices": [target.labels[label_index]]}}]
+    annotation = {"id": annotation_id, "result": result, "task": task["id"], "project": project,
+                  "was_cancelled": False}
+    return {"action": action, "annotation": annotation, "task": task, "project": {"id": project}}

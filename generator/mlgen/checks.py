@@ -1,0 +1,177 @@
+"""Semantic checks of a schema-valid spec, against the labeling config and scikit-learn.
+
+Each check is a function registered under a stable code prefix; all run, and all their
+problems are reported together.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .estimators import find_classifier, param_problems, required_params
+from .loader import JsonPath, LoadedSpec
+from .problems import Problem
+from .runtime import runtime_module
+
+
+@dataclass
+class Context:
+    """What the checks share: the spec, and what earlier checks found out."""
+
+    loaded: LoadedSpec
+    problems: list[Problem] = field(default_factory=list)
+    config: Any = None  # the parsed labeling config
+    target: Any = None  # its target control tag
+    estimator: type | None = None
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.loaded.data
+
+    def report(self, path: JsonPath, code: str, message: str, hint: str | None = None,
+               severity: str = "error", at_key: bool = False) -> None:
+        line, column = self.loaded.position(path, at_key=at_key)
+        self.problems.append(Problem(str(self.loaded.path), line, column, severity, code, message, hint))
+
+
+CHECKS: list[Callable[[Context], None]] = []
+
+
+def check(fn: Callable[[Context], None]) -> Callable[[Context], None]:
+    CHECKS.append(fn)
+    return fn
+
+
+def run_checks(loaded: LoadedSpec) -> list[Problem]:
+    ctx = Context(loaded)
+    for fn in CHECKS:
+        fn(ctx)
+    return ctx.problems
+
+
+def labeling_config_text(spec: dict[str, Any], spec_path: Path) -> str:
+    """The labeling config's XML: inline, or read from the file the spec names."""
+    value = spec["labeling_config"]
+    if value.lstrip().startswith("<"):
+        return value
+    return (spec_path.parent / value).read_text(encoding="utf-8")
+
+
+@check
+def labeling_config(ctx: Context) -> None:
+    labelconfig = runtime_module("labelconfig")
+    try:
+        xml = labeling_config_text(ctx.spec, ctx.loaded.path)
+    except (OSError, UnicodeDecodeError) as exc:
+        ctx.report(("labeling_config",), "label-config-missing", f"cannot read the labeling config: {exc}",
+                   "give inline XML starting with '<', or a path relative to this spec")
+        return
+    try:
+        ctx.config = labelconfig.parse_label_config(xml)
+    except labelconfig.LabelConfigError as exc:
+        where = f" (line {exc.line} of the XML)" if exc.line else ""
+        ctx.report(("labeling_config",), "label-config-invalid", f"{exc}{where}")
+
+
+@check
+def target(ctx: Context) -> None:
+    if ctx.config is None:
+        return
+    labelconfig = runtime_module("labelconfig")
+    name = ctx.spec.get("target")
+    try:
+        control = labelconfig.find_target(ctx.config, name)
+    except LookupError as exc:
+        close = difflib.get_close_matches(name or "", list(ctx.config.controls), n=1)
+        ctx.report(("target",) if name else (), "unknown-target", str(exc),
+                   f"did you mean '{close[0]}'?" if close else None, at_key=name is None)
+        return
+    path: JsonPath = ("target",) if name else ()
+    if control.tag != "Choices":
+        ctx.report(path, "unsupported-target", f"'{control.name}' is a <{control.tag}>; mlgen predicts <Choices>")
+        return
+    if control.choice != "single":
+        ctx.report(path, "unsupported-target",
+                   f"'{control.name}' allows several choices; mlgen predicts single-choice <Choices> for now")
+        return
+    if len(control.labels) < 2:
+        ctx.report(path, "too-few-labels", f"'{control.name}' has {len(control.labels)} choice(s); a classifier needs 2 or more")
+        return
+    if not control.to_names or control.to_names[0] not in ctx.config.objects:
+        ctx.report(path, "unknown-object", f"'{control.name}' has toName={','.join(control.to_names)!r}, which names no object tag")
+        return
+    ctx.target = control
+
+
+@check
+def feature_fields(ctx: Context) -> None:
+    seen: dict[str, int] = {}
+    known = sorted(ctx.config.data_refs) if ctx.config is not None else None
+    for i, feature in enumerate(ctx.spec["features"]):
+        name = feature["field"]
+        if name in seen:
+            ctx.report(("features", i, "field"), "duplicate-feature", f"field '{name}' is already feature {seen[name]}")
+        seen[name] = i
+        top = name.split(".")[0]
+        if known is not None and top not in known:
+            close = difflib.get_close_matches(top, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"the config shows: {', '.join('$' + k for k in known) or 'no fields'}"
+            ctx.report(("features", i, "field"), "unknown-field", f"the labeling config shows no data field '{top}'", hint)
+        if feature["type"] == "text":
+            low, high = feature.get("ngram_range", [1, 1])
+            if low > high:
+                ctx.report(("features", i, "ngram_range"), "invalid-value",
+                           f"ngram_range must go from small to large; got [{low}, {high}]")
+
+
+@check
+def estimator(ctx: Context) -> None:
+    model = ctx.spec["model"]
+    cls, hint = find_classifier(model["class"])
+    if cls is None:
+        ctx.report(("model", "class"), "unknown-estimator", f"'{model['class']}' is not a scikit-learn classifier", hint)
+        return
+    needs = required_params(cls)
+    if needs:
+        ctx.report(("model", "class"), "unsupported-estimator",
+                   f"{cls.__name__} needs another estimator ({', '.join(needs)}), which a spec cannot give")
+        return
+    params = model.get("params") or {}
+    for name, code, message, param_hint in param_problems(cls, params):
+        path: JsonPath = ("model", "params", name) if name else ("model", "params")
+        ctx.report(path, code, message, param_hint, at_key=code == "unknown-param")
+    if any(p.code in ("invalid-param", "unknown-param") for p in ctx.problems):
+        return
+    if not hasattr(cls(**params), "predict_proba"):
+        ctx.report(("model", "class"), "no-predict-proba",
+                   f"{cls.__name__} with these params has no predict_proba, which scores need",
+                   "use LogisticRegression, a naive Bayes model, SGDClassifier with loss: log_loss, or a tree ensemble")
+        return
+    ctx.estimator = cls
+
+
+@check
+def naive_bayes_input(ctx: Context) -> None:
+    if ctx.estimator is None or not ctx.estimator.__module__.startswith("sklearn.naive_bayes"):
+        return
+    for i, feature in enumerate(ctx.spec["features"]):
+        if feature.get("vectorizer") == "hashing" and feature.get("alternate_sign"):
+            ctx.report(("features", i, "alternate_sign"), "negative-features",
+                       f"{ctx.estimator.__name__} needs non-negative input; alternate_sign gives negative values",
+                       "set alternate_sign: false")
+        if feature["type"] == "number" and feature.get("scale", "standard") == "standard" and ctx.estimator.__name__ in ("MultinomialNB", "ComplementNB", "CategoricalNB"):
+            ctx.report(("features", i, "scale"), "negative-features",
+                       f"{ctx.estimator.__name__} needs non-negative input; standard scaling gives negative values",
+                       "use scale: minmax")
+
+
+@check
+def training_policy(ctx: Context) -> None:
+    if ctx.spec.get("training", {}).get("min_annotations", 10) < 2:
+        ctx.report(("training", "min_annotations"), "training-policy",
+                   "a classifier needs annotations of 2 classes; trainings before that are skipped",
+                   "set min_annotations to 2 or more", severity="warning")

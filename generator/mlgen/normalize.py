@@ -1,0 +1,63 @@
+"""Turn a valid spec into spec.json: every default filled in, every reference resolved."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from . import __version__
+from .checks import labeling_config_text
+from .estimators import estimator_path, find_classifier
+from .loader import LoadedSpec
+from .resources import load_schema
+from .runtime import runtime_module
+
+
+def normalize(loaded: LoadedSpec) -> dict[str, Any]:
+    """The spec as the generated service reads it. Assumes the spec passed validation."""
+    schema = load_schema()
+    spec = copy.deepcopy(loaded.data)
+    for key in ("training", "active_learning", "server"):
+        spec[key] = _with_defaults(spec.get(key, {}), _resolve(schema, schema["properties"][key]), schema)
+    spec.setdefault("description", "")
+    feature_schema = schema["definitions"]["feature"]
+    spec["features"] = [_feature_defaults(f, feature_schema) for f in spec["features"]]
+    spec["labeling_config"] = labeling_config_text(spec, loaded.path)
+    labelconfig = runtime_module("labelconfig")
+    spec["target"] = labelconfig.find_target(labelconfig.parse_label_config(spec["labeling_config"]), spec.get("target")).name
+    cls, _ = find_classifier(spec["model"]["class"])
+    spec["model"] = {"class": estimator_path(cls), "params": dict(spec["model"].get("params") or {})}
+    spec["mlgen_version"] = __version__
+    return spec
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if ref:
+        return schema["definitions"][ref.rsplit("/", 1)[-1]]
+    return node
+
+
+def _with_defaults(value: dict[str, Any], node: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    out = dict(value)
+    for key, prop in node.get("properties", {}).items():
+        prop = _resolve(schema, prop)
+        if key not in out and "default" in prop:
+            out[key] = copy.deepcopy(prop["default"])
+        if prop.get("type") == "object" and isinstance(out.get(key), dict):
+            out[key] = _with_defaults(out[key], prop, schema)
+    return out
+
+
+def _feature_defaults(feature: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A feature's defaults, only for the options its type takes."""
+    allowed = next(
+        rule["then"]["propertyNames"]["enum"]
+        for rule in node["allOf"]
+        if rule["if"]["properties"]["type"]["const"] == feature["type"]
+    )
+    out = dict(feature)
+    for key in allowed:
+        if key not in out and "default" in node["properties"][key]:
+            out[key] = copy.deepcopy(node["properties"][key]["default"])
+    return out
