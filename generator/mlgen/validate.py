@@ -57,6 +57,7 @@ def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem:
     where = _dotted(path) or "the spec"
     hint = None
     at_key = False
+    code = f"schema-{error.validator}".lower()
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         key = extra[0] if extra else None
@@ -64,15 +65,16 @@ def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem:
         message = f"unknown key '{key}' in {where}"
         hint = _did_you_mean(str(key), known, f"known keys: {', '.join(known)}")
         path, at_key = (*path, key), True
-    elif error.validator == "propertyNames":
-        allowed = error.schema.get("enum", [])
-        parent = loaded.data
-        for step in path[:-1]:
-            parent = parent[step]
-        kind = parent.get("type") if isinstance(parent, dict) else None
+    elif "propertyNames" in error.absolute_schema_path:
+        # A feature option that its type does not take: the error is about the key's name.
+        feature = loaded.data
+        for step in path:
+            feature = feature[step]
+        kind = feature.get("type") if isinstance(feature, dict) else None
         message = f"'{error.instance}' does not apply to a {kind} feature"
-        hint = f"a {kind} feature takes: {', '.join(allowed)}"
+        hint = f"a {kind} feature takes: {', '.join(map(str, error.validator_value))}"
         path, at_key = (*path, error.instance), True
+        code = "schema-propertynames"
     elif error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         message = f"{where} is missing the required key '{missing}'"
@@ -96,7 +98,7 @@ def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem:
     else:
         message = f"{where}: {error.message}"
     line, column = loaded.position(path, at_key=at_key)
-    return Problem(str(loaded.path), line, column, "error", f"schema-{error.validator}".lower(), message, hint)
+    return Problem(str(loaded.path), line, column, "error", code, message, hint)
 
 
 def _did_you_mean(word: str, options: list[str], fallback: str | None = None) -> str | None:

@@ -1,0 +1,170 @@
+"""Generate tasks.json and heldout_labels.json for the `topics` sample.
+
+The texts are the English questions of the chatterbot-corpus package (BSD-3-Clause), read from
+the installed package, so no network is needed. Run from anywhere:
+
+    python -m venv /tmp/topics-venv
+    /tmp/topics-venv/bin/pip install chatterbot-corpus==1.3.3 PyYAML
+    /tmp/topics-venv/bin/python samples/topics/make_tasks.py          # rewrite the files
+    /tmp/topics-venv/bin/python samples/topics/make_tasks.py --check  # exit 1 if they are stale
+
+The output is deterministic: same package version, same seed, same files.
+
+What it does:
+1. Takes the first utterance (the question) of every conversation in the English corpus, with
+   the file's first category as its label.
+2. Keeps four well-separated categories (CLASSES), normalises whitespace and drops duplicates
+   (case, whitespace and trailing punctuation ignored), and drops every question that the corpus
+   files under more than one category.
+3. Shuffles each class with SEED and keeps at most CAP questions per class.
+4. Annotates N_ANNOTATED tasks, allocated to classes in proportion to their sizes and ordered so
+   that every prefix of the annotated tasks is itself roughly stratified (the first 10 already
+   cover every class). The annotated tasks are spread over random positions of the task list.
+5. Writes tasks.json (Label Studio import format; annotated tasks carry one `choices` result)
+   and heldout_labels.json (the true label of every task, in the same order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import json
+import random
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+# Corpus category (the first entry of a file's `categories`) -> label in the labeling config.
+CLASSES = {"AI": "AI", "coding": "Coding", "psychology": "Psychology", "trivia": "Trivia"}
+CAP = 120  # at most this many questions per class, to keep the classes balanced-ish
+N_ANNOTATED = 100
+SEED = 20250601
+FROM_NAME, TO_NAME, FIELD = "topic", "text", "text"  # as in labeling_config.xml
+HERE = Path(__file__).resolve().parent
+
+
+def clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def dedupe_key(text: str) -> str:
+    return clean(text).casefold().rstrip(".?!; ")
+
+
+def load_questions() -> dict[str, list[str]]:
+    """Every kept label's distinct questions, in corpus order."""
+    english = importlib.resources.files("chatterbot_corpus") / "data" / "english"
+    categories_of: dict[str, set[str]] = defaultdict(set)
+    questions: dict[str, dict[str, str]] = defaultdict(dict)  # label -> key -> first spelling
+    for resource in sorted(english.iterdir(), key=lambda r: r.name):
+        if not resource.name.endswith(".yml"):
+            continue
+        doc = yaml.safe_load(resource.read_text(encoding="utf-8"))
+        category = doc["categories"][0]
+        for conversation in doc.get("conversations") or []:
+            question = conversation[0] if conversation else None
+            if not isinstance(question, str) or not clean(question):
+                continue
+            key = dedupe_key(question)
+            categories_of[key].add(category)
+            if category in CLASSES:
+                questions[CLASSES[category]].setdefault(key, clean(question))
+    return {
+        label: [text for key, text in by_key.items() if len(categories_of[key]) == 1]
+        for label, by_key in sorted(questions.items())
+    }
+
+
+def allocate(sizes: dict[str, int], total: int) -> dict[str, int]:
+    """Split `total` over the classes in proportion to their sizes (largest remainder)."""
+    whole = sum(sizes.values())
+    exact = {label: total * size / whole for label, size in sizes.items()}
+    counts = {label: int(share) for label, share in exact.items()}
+    by_remainder = sorted(exact, key=lambda label: (-(exact[label] - counts[label]), label))
+    for label in by_remainder[: total - sum(counts.values())]:
+        counts[label] += 1
+    return counts
+
+
+def layout(items: dict[str, list], n_annotated: int, rng: random.Random) -> list[tuple[object, str, bool]]:
+    """(item, label, annotated) for every item: annotated ones stratified, spread over the list."""
+    for label in sorted(items):
+        rng.shuffle(items[label])
+    quota = allocate({label: len(v) for label, v in items.items()}, n_annotated)
+    keyed = []
+    for label in sorted(items):
+        n = quota[label]
+        keyed += [((i + 0.5) / n, rng.random(), item, label) for i, item in enumerate(items[label][:n])]
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    annotated = [(item, label) for _, _, item, label in keyed]
+    rest = [(item, label) for label in sorted(items) for item in items[label][quota[label]:]]
+    rng.shuffle(rest)
+    positions = set(rng.sample(range(len(annotated) + len(rest)), len(annotated)))
+    annotated_iter, rest_iter = iter(annotated), iter(rest)
+    out = []
+    for position in range(len(annotated) + len(rest)):
+        if position in positions:
+            out.append((*next(annotated_iter), True))
+        else:
+            out.append((*next(rest_iter), False))
+    return out
+
+
+def build() -> tuple[list[dict], list[str]]:
+    rng = random.Random(SEED)
+    questions = load_questions()
+    missing = sorted(set(CLASSES.values()) - set(questions))
+    if missing:
+        raise SystemExit(f"the corpus has no questions for {missing}; is chatterbot-corpus 1.3.3 installed?")
+    capped = {}
+    for label in sorted(questions):
+        texts = questions[label][:]
+        rng.shuffle(texts)
+        capped[label] = texts[:CAP]
+    tasks, labels = [], []
+    for text, label, annotated in layout(capped, N_ANNOTATED, rng):
+        task: dict = {"data": {FIELD: text}}
+        if annotated:
+            task["annotations"] = [{"result": [{
+                "from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
+                "value": {"choices": [label]},
+            }]}]
+        tasks.append(task)
+        labels.append(label)
+    return tasks, labels
+
+
+def dump(items: list) -> str:
+    """A JSON list with one item per line: small diffs, still easy to read."""
+    return "[\n" + ",\n".join(json.dumps(item, ensure_ascii=False) for item in items) + "\n]\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: next to this script)")
+    parser.add_argument("--check", action="store_true", help="only check that the files are up to date")
+    args = parser.parse_args()
+    tasks, labels = build()
+    files = {"tasks.json": dump(tasks), "heldout_labels.json": dump(labels)}
+    if args.check:
+        stale = [name for name, text in files.items()
+                 if not (args.out / name).exists() or (args.out / name).read_text(encoding="utf-8") != text]
+        print(f"stale: {', '.join(stale)}" if stale else "up to date")
+        return 1 if stale else 0
+    for name, text in files.items():
+        (args.out / name).write_text(text, encoding="utf-8")
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for task, label in zip(tasks, labels):
+        counts[label][0] += 1
+        counts[label][1] += "annotations" in task
+    print(f"{len(tasks)} tasks, {sum(c[1] for c in counts.values())} annotated")
+    for label, (n, n_annotated) in sorted(counts.items()):
+        print(f"  {label:12s} {n:4d} tasks, {n_annotated:3d} annotated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The runtime package, imported straight from the template (no rendering)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from backend.features import BadTaskError, Featurizer, read_row, rows_to_matrix
+from backend.labelconfig import LabelConfigError, compatibility_problems, find_target, parse_label_config
+from backend.scoring import confidence_scores
+from backend.service import create_service
+from backend.settings import load_settings
+from conftest import PAYLOADS
+
+CONFIG = json.loads((PAYLOADS / "setup.json").read_text())["body"]["schema"]
+
+
+def test_scores_match_hand_computed_values():
+    proba = np.array([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05], [1 / 3, 1 / 3, 1 / 3]])
+    assert confidence_scores(proba, "least_confidence") == pytest.approx([0.5, 0.9, 1 / 3])
+    assert confidence_scores(proba, "margin") == pytest.approx([0.2, 0.85, 0.0])
+    h = -(0.5 * math.log(0.5) + 0.3 * math.log(0.3) + 0.2 * math.log(0.2)) / math.log(3)
+    h2 = -(0.9 * math.log(0.9) + 2 * 0.05 * math.log(0.05)) / math.log(3)
+    assert confidence_scores(proba, "entropy") == pytest.approx([1 - h, 1 - h2, 0.0], abs=1e-9)
+    # ascending score = most uncertain first, for every strategy
+    for strategy in ("least_confidence", "margin", "entropy"):
+        assert list(np.argsort(confidence_scores(proba, strategy))) == [2, 0, 1]
+
+
+def test_read_row_coerces_and_rejects():
+    features = [{"field": "t", "type": "text"}, {"field": "x.n", "type": "number"},
+                {"field": "c", "type": "category"}]
+    assert read_row({"t": "hi", "x": {"n": "2.5"}, "c": 3}, features) == ["hi", 2.5, "3"]
+    row = read_row({"t": "hi"}, features)
+    assert row[0] == "hi" and math.isnan(row[1]) and row[2] == ""
+    for bad in ({}, {"t": "", "x": {"n": ""}}, {"x": {"n": "abc"}}, {"t": {"nested": 1}},
+                {"x": {"n": True}}, {"x": {"n": "inf"}}, None, "text"):
+        with pytest.raises(BadTaskError):
+            read_row(bad, features)
+
+
+def test_featurizer_mixed_columns():
+    features = [{"field": "t", "type": "text", "ngram_range": [1, 2]},
+                {"field": "n", "type": "number", "scale": "minmax"},
+                {"field": "c", "type": "category", "max_categories": 2}]
+    rows = [["red apple", 1.0, "a"], ["green pear", math.nan, "b"], ["red cherry", 3.0, "c"]]
+    X = Featurizer(features).fit_transform(rows_to_matrix(rows))
+    assert X.shape[0] == 3 and not np.isnan(X.toarray()).any()
+
+
+def test_labelconfig_parse_and_compatibility():
+    config = parse_label_config(CONFIG)
+    target = find_target(config, None)
+    assert (target.name, target.labels, target.to_names) == ("sentiment", ("Positive", "Negative"), ("text",))
+    assert compatibility_problems(config, target, ["text"]) == []
+    other = parse_label_config(CONFIG.replace('<Choice value="Negative"/>', ""))
+    assert "lacks the labels 'Negative'" in compatibility_problems(other, target, ["text"])[0]
+    extra = parse_label_config(CONFIG.replace("</Choices>", '<Choice value="Neutral"/></Choices>'))
+    assert compatibility_problems(extra, target, ["text"]) == []
+    with pytest.raises(LabelConfigError):
+        parse_label_config('<!DOCTYPE x [<!ENTITY a "b">]><View>&a;</View>')
+
+
+@pytest.fixture
+def service(tmp_path):
+    from mlgen import load_spec
+    from test_render import write_spec
+
+    spec = load_spec(write_spec(tmp_path, ["a", "b"]))
+    spec["training"].update(min_annotations=2, retrain_every=1, debounce_seconds=0)
+    return create_service(spec, load_settings(spec, {"MODEL_DIR": str(tmp_path / "state")}))
+
+
+def test_triggers_coalesce_into_one_queued_training(service):
+    from backend.queue import request_training
+
+    store = service.store
+    store.save_annotations("1", [{"id": i, "task": i, "data": {"text": f"w{i % 2}"}, "label": "ab"[i % 2]}
+                                 for i in range(4)], [])
+    jobs = {request_training(service, "1", "test") for _ in range(20)}
+    assert len(jobs) == 1 and service.huey.pending_count() == 1
+    assert store.claim_training("1")[0] == "claimed"
+    # an event during the training queues exactly one follow-up
+    follow_ups = {request_training(service, "1", "test", force=True) for _ in range(5)}
+    assert len(follow_ups) == 1 and service.huey.pending_count() == 2
+    assert store.claim_training("1")[0] == "busy"  # never two trainings of one project at once
+    store.finish_training("1")
+    assert store.claim_training("1")[0] == "claimed"
+    store.finish_training("1")
+    assert store.claim_training("1")[0] == "idle"
+
+
+def test_a_training_cut_off_is_queued_again(service):
+    from backend.queue import recover, request_training
+
+    service.store.save_annotations("1", [{"id": 1, "task": 1, "data": {"text": "x"}, "label": "a"}], [])
+    request_training(service, "1", "test", force=True)
+    assert service.store.claim_training("1")[0] == "claimed"  # ...and the process dies here
+    service.huey.flush()
+    recover(service)
+    assert service.huey.pending_count() == 1
+    assert service.store.claim_training("1")[0] == "claimed"
+
+
+def test_failed_training_keeps_the_previous_model(service):
+    from backend.trainer import train_project
+
+    store = service.store
+    store.save_annotations("1", [{"id": i, "task": i, "data": {"text": f"w{i % 2}"}, "label": "ab"[i % 2]}
+                                 for i in range(6)], [])
+    store.mark_pending("1", "j1")
+    assert train_project(service, "1", "test")["status"] == "succeeded"
+    version = service.registry.served_version("1")
+    service.spec["model"]["params"] = {"max_iter": -5}  # the next fit raises
+    store.mark_pending("1", "j2")
+    outcome = train_project(service, "1", "test")
+    assert outcome["status"] == "failed" and "max_iter" in outcome["detail"]
+    assert service.registry.served_version("1") == version
+    assert service.registry.current("1").version == version
+    assert store.runs("1")[0]["status"] == "failed"
