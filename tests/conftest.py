@@ -1,13 +1,13 @@
-"""Shared paths; the runtime package is importable as `backend`, straight from the template."""
+"""Make tests/ and the runtime package (as `backend`, straight from the template) importable."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-TEMPLATE_PROJECT = REPO / "cookiecutter-template" / "{{cookiecutter.project_slug}}"
-SAMPLES = REPO / "samples"
-PAYLOADS = REPO.parent / "shared" / "ls-payloads"
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+
+from helpers import TEMPLATE_PROJECT  # noqa: E402
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))

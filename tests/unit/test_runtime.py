@@ -13,7 +13,7 @@ from backend.labelconfig import LabelConfigError, compatibility_problems, find_t
 from backend.scoring import confidence_scores
 from backend.service import create_service
 from backend.settings import load_settings
-from conftest import PAYLOADS
+from helpers import PAYLOADS
 
 CONFIG = json.loads((PAYLOADS / "setup.json").read_text())["body"]["schema"]
 

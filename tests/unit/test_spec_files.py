@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
+from helpers import SAMPLES
 from mlgen import validate_spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"

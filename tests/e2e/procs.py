@@ -1,0 +1,66 @@
+"""A generated backend running as its own process, on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """A generated backend running as its own process, as a user starts it."""
+
+    def __init__(self, python: Path, project: Path, state: Path, env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (state.parent / f"service-{self.port}.log").open("w")
+        self.process = subprocess.Popen(
+            [str(python), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=project, stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, "MODEL_DIR": str(state), **(env or {})},
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.get("/health")
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"service did not start; see {self.log.name}") from None
+                time.sleep(0.2)
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)[1]
+
+    def post(self, path: str, body: Any) -> tuple[int, Any]:
+        return self.request("POST", path, body)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            self.log.close()
