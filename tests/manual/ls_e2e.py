@@ -3,7 +3,7 @@
 Not part of pytest. Start a rendered text-classification backend (for example the sentiment
 sample) and a Label Studio 1.23.x that allows local backends and has a legacy API token:
 
-    ML_BLOCK_LOCAL_IP=false SSRF_PROTECTION_ENABLED=false LATEST_VERSION_CHECK=false SENTRY_DSN= \
+    ML_BLOCK_LOCAL_IP=false SSRF_PROTECTION_ENABLED=false LATEST_VERSION_CHECK=false SENTRY_DSN= COLLECT_ANALYTICS=false \
       label-studio start --no-browser --internal-host 127.0.0.1 --port 8080 \
       --username admin@example.com --password admin12345 \
       --user-token abcdef0123456789 --enable-legacy-api-token
@@ -11,6 +11,7 @@ sample) and a Label Studio 1.23.x that allows local backends and has a legacy AP
 then run
 
     python tests/manual/ls_e2e.py --spec /tmp/lsbackend/spec.json [--ls-log /tmp/ls.log]
+        [--basic-auth USER:PASS   # when the backend runs with BASIC_AUTH_USER/BASIC_AUTH_PASS]
 
 Each run creates a new project, so the script can be run again against the same instances.
 It prints every step with PASS or FAIL and exits 1 when any step failed.
@@ -125,12 +126,19 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=20, help="number of tasks to import (≤ 20)")
     parser.add_argument("--annotate", type=int, default=8, help="tasks to annotate, half of each class")
     parser.add_argument("--train-timeout", type=float, default=60.0)
+    parser.add_argument("--basic-auth", metavar="USER:PASS",
+                        help="the backend's BASIC_AUTH_USER:BASIC_AUTH_PASS; given to LS with the backend")
     parser.add_argument("--ls-log", help="Label Studio's log file, scanned for errors of this run")
     args = parser.parse_args()
 
     check = Check()
     ls = Client(args.ls_url, args.token)
     backend = Client(args.backend_url)
+    ml_auth: dict[str, Any] = {}
+    if args.basic_auth:
+        user, _, password = args.basic_auth.partition(":")
+        backend.session.auth = (user, password)
+        ml_auth = {"auth_method": "BASIC_AUTH", "basic_auth_user": user, "basic_auth_pass": password}
     spec = json.loads(Path(args.spec).read_text())
     config = spec["labeling_config"]
     target = spec["target"]
@@ -144,6 +152,9 @@ def main() -> int:
         me = ls.call("GET", "/api/current-user/whoami")
         check(bool(me.get("id")), "legacy token accepted", me.get("email"))
         check(backend.call("GET", "/health").get("status") == "UP", "backend /health")
+        if args.basic_auth:
+            bare = requests.get(args.backend_url.rstrip("/") + "/health", timeout=5)
+            check(bare.status_code == 401, "backend /health without credentials is refused", bare.status_code)
 
         check.step("1. project, tasks")
         project = ls.call("POST", "/api/projects", json={"title": f"mlgen e2e {time.strftime('%H:%M:%S')}",
@@ -163,7 +174,7 @@ def main() -> int:
         check(len(task_ids) == n, "tasks listed", len(task_ids))
 
         check.step("2. add the ML backend")
-        ml = ls.call("POST", "/api/ml", json={"url": args.backend_url, "project": pid, "title": "mlgen"})
+        ml = ls.call("POST", "/api/ml", json={"url": args.backend_url, "project": pid, "title": "mlgen", **ml_auth})
         ml_id = ml["id"]
         ml = ls.call("GET", f"/api/ml/{ml_id}")
         check(ml["state"] == CONNECTED, "state Connected", f"state={ml['state']} error={ml.get('error_message')!r}")

@@ -11,6 +11,7 @@ import binascii
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,22 +42,28 @@ def create_app(service: Service) -> bottle.Bottle:
     setup_cache: dict[str, list[str]] = {}
 
     def route(method: str, path: str, auth: bool = True) -> Callable[[Callable[[], Any]], Any]:
+        quiet = path in ("/", "/health")  # polled constantly: logged at DEBUG only
+
         def decorate(handler: Callable[[], Any]) -> Any:
             def wrapped() -> Any:
+                started = time.perf_counter()
                 try:
                     if auth:
                         require_basic_auth(service)
-                    return handler()
+                    answer = handler()
                 except ApiError as exc:
-                    return error_response(exc.status, exc.message, **exc.extra)
+                    answer = error_response(exc.status, exc.message, **exc.extra)
                 except bottle.HTTPError as exc:
-                    return error_response(exc.status_code, str(exc.body or exc.status_line))
+                    answer = error_response(exc.status_code, str(exc.body or exc.status_line))
                 except ModelLoadError as exc:
                     log.error("%s", exc)
-                    return error_response(500, str(exc))
+                    answer = error_response(500, str(exc))
                 except Exception:
                     log.exception("%s %s failed", method, path)
-                    return error_response(500, "internal error; see the service log")
+                    answer = error_response(500, "internal error; see the service log")
+                log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %d %.1f ms", method, path,
+                        bottle.response.status_code, (time.perf_counter() - started) * 1000)
+                return answer
 
             app.route(path, method, wrapped)
             return handler

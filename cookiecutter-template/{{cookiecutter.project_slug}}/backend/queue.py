@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BUSY_RETRY_SECONDS = 5.0
+# With "start training on annotation submission" on, Label Studio sends START_TRAINING inside
+# the submit request, before the ANNOTATION_CREATED webhook of that very annotation: a forced
+# training waits this long at least, so it includes it.
+FORCED_MIN_DELAY_SECONDS = 1.0
 
 
 def register_tasks(service: Service) -> Any:
@@ -50,12 +54,13 @@ def request_training(service: Service, project: str, trigger: str, force: bool =
         return None
     queued, job = service.store.mark_pending(project, uuid.uuid4().hex)
     if queued:
-        enqueue(service, project, trigger, job, service.spec.get("training", {}).get("debounce_seconds", 2))
+        delay = service.spec.get("training", {}).get("debounce_seconds", 2)
+        enqueue(service, project, trigger, job, max(delay, FORCED_MIN_DELAY_SECONDS) if force else delay)
     return job
 
 
 def enqueue(service: Service, project: str, trigger: str, job: str, delay: float = 0) -> None:
-    if delay > 0:
+    if delay > 0 and not service.huey.immediate:  # immediate mode (tests) runs tasks at once
         service.train_task.schedule((project, trigger), delay=delay, id=job)
     else:
         task = service.train_task.s(project, trigger)

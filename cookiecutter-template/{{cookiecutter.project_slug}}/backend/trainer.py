@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+MIN_HOLDOUT = 10  # fewer held-out annotations make a metric that means nothing
+
+
 class NotEnoughDataError(ValueError):
     """The annotations cannot train a classifier yet."""
 
@@ -79,7 +82,7 @@ def fit_and_measure(spec: dict[str, Any], rows: list[list[Any]], labels: list[st
     metrics: dict[str, Any] = {"n_train": len(labels), "class_counts": dict(sorted(counts.items()))}
     fraction = training.get("holdout_fraction", 0.2)
     n_test = int(round(len(labels) * fraction))
-    if fraction > 0 and min(counts.values()) >= 2 and len(counts) <= n_test <= len(labels) - len(counts):
+    if fraction > 0 and min(counts.values()) >= 2 and max(len(counts), MIN_HOLDOUT) <= n_test <= len(labels) - len(counts):
         X = rows_to_matrix(rows)
         y = np.asarray(labels)
         X_train, X_test, y_train, y_test = train_test_split(

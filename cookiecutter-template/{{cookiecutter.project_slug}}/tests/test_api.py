@@ -217,3 +217,18 @@ def test_webhook_secret(make_client):
     assert client.post("/webhook", body, headers={"X-Webhook-Secret": "wrong"}).code == 401
     assert client.post("/webhook", body, headers={"X-Webhook-Secret": "hush"}).code == 200
     assert client.post("/webhook", body, auth=("ls", "pw")).code == 200
+
+
+def test_projects_keep_their_own_annotations_and_versions(client):
+    target = client.service.target
+    train(client)
+    trained = version_of(client)
+    other = {**setup_body(client), "project": "8.1700000000"}
+    assert client.post("/setup", other).json["model_version"].endswith("untrained")
+    event = annotation_event(client.service.spec, target, 999, 0, project=8)
+    client.post("/webhook", event)
+    assert client.service.store.count_annotations("8") == 1
+    assert client.service.store.count_annotations(str(PROJECT)) == 3 * len(target.labels)
+    assert version_of(client) == trained
+    task = {"id": 1, "data": example_data(client.service.spec, 0, 1)}
+    assert client.post("/predict", {"tasks": [task], "project": "8.1"}).json["results"][0]["result"] == []

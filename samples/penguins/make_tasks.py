@@ -1,0 +1,150 @@
+"""Generate tasks.json and heldout_labels.json for the `penguins` sample.
+
+The rows are the 344 Palmer penguins of the palmerpenguins package (package MIT, data CC0),
+read from the installed package, so no network is needed. Run from anywhere:
+
+    python -m venv /tmp/penguins-venv
+    /tmp/penguins-venv/bin/pip install palmerpenguins==0.1.6 pandas
+    /tmp/penguins-venv/bin/python samples/penguins/make_tasks.py          # rewrite the files
+    /tmp/penguins-venv/bin/python samples/penguins/make_tasks.py --check  # exit 1 if they are stale
+
+The output is deterministic: same package version, same seed, same files.
+
+What it does:
+1. Loads every row with `palmerpenguins.load_penguins()` (missing values kept).
+2. Puts each penguin's island, sex and four measurements under one object, `penguin`, which
+   Label Studio's <Table value="$penguin"/> shows as key/value rows. Missing values are written
+   as null; the two measurements recorded as whole numbers (flipper length, body mass) are
+   written as integers. `year` is left out: it is not a property of the penguin.
+3. Annotates N_ANNOTATED tasks, allocated to species in proportion to their counts and ordered so
+   that every prefix of the annotated tasks is itself roughly stratified (the first 10 already
+   cover every species). The annotated tasks are spread over random positions of the task list.
+4. Writes tasks.json (Label Studio import format; annotated tasks carry one `choices` result)
+   and heldout_labels.json (the true species of every task, in the same order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from palmerpenguins import load_penguins
+
+FIELDS = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+INTEGER_FIELDS = {"flipper_length_mm", "body_mass_g"}  # whole numbers in the source data
+N_ANNOTATED = 100
+SEED = 20250601
+FROM_NAME, TO_NAME, OBJECT_FIELD = "species", "measurements", "penguin"  # as in labeling_config.xml
+HERE = Path(__file__).resolve().parent
+
+
+def json_value(name: str, value: object) -> object:
+    """A cell as plain JSON: None for missing, int for whole-number fields."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        return value
+    number = float(value)  # numpy scalars -> float
+    if name in INTEGER_FIELDS:
+        if not number.is_integer():
+            raise ValueError(f"{name} = {number} is not a whole number")
+        return int(number)
+    return number
+
+
+def load_rows() -> dict[str, list[dict]]:
+    """Every penguin's `penguin` object, grouped by species, in dataset order."""
+    frame = load_penguins()
+    by_species: dict[str, list[dict]] = defaultdict(list)
+    for record in frame.to_dict(orient="records"):
+        penguin = {name: json_value(name, record[name]) for name in FIELDS}
+        by_species[record["species"]].append(penguin)
+    return dict(sorted(by_species.items()))
+
+
+def allocate(sizes: dict[str, int], total: int) -> dict[str, int]:
+    """Split `total` over the classes in proportion to their sizes (largest remainder)."""
+    whole = sum(sizes.values())
+    exact = {label: total * size / whole for label, size in sizes.items()}
+    counts = {label: int(share) for label, share in exact.items()}
+    by_remainder = sorted(exact, key=lambda label: (-(exact[label] - counts[label]), label))
+    for label in by_remainder[: total - sum(counts.values())]:
+        counts[label] += 1
+    return counts
+
+
+def layout(items: dict[str, list], n_annotated: int, rng: random.Random) -> list[tuple[object, str, bool]]:
+    """(item, label, annotated) for every item: annotated ones stratified, spread over the list."""
+    for label in sorted(items):
+        rng.shuffle(items[label])
+    quota = allocate({label: len(v) for label, v in items.items()}, n_annotated)
+    keyed = []
+    for label in sorted(items):
+        n = quota[label]
+        keyed += [((i + 0.5) / n, rng.random(), item, label) for i, item in enumerate(items[label][:n])]
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    annotated = [(item, label) for _, _, item, label in keyed]
+    rest = [(item, label) for label in sorted(items) for item in items[label][quota[label]:]]
+    rng.shuffle(rest)
+    positions = set(rng.sample(range(len(annotated) + len(rest)), len(annotated)))
+    annotated_iter, rest_iter = iter(annotated), iter(rest)
+    out = []
+    for position in range(len(annotated) + len(rest)):
+        if position in positions:
+            out.append((*next(annotated_iter), True))
+        else:
+            out.append((*next(rest_iter), False))
+    return out
+
+
+def build() -> tuple[list[dict], list[str]]:
+    rng = random.Random(SEED)
+    tasks, labels = [], []
+    for penguin, species, annotated in layout(load_rows(), N_ANNOTATED, rng):
+        task: dict = {"data": {OBJECT_FIELD: penguin}}
+        if annotated:
+            task["annotations"] = [{"result": [{
+                "from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
+                "value": {"choices": [species]},
+            }]}]
+        tasks.append(task)
+        labels.append(species)
+    return tasks, labels
+
+
+def dump(items: list) -> str:
+    """A JSON list with one item per line: small diffs, still easy to read."""
+    return "[\n" + ",\n".join(json.dumps(item, ensure_ascii=False, allow_nan=False) for item in items) + "\n]\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: next to this script)")
+    parser.add_argument("--check", action="store_true", help="only check that the files are up to date")
+    args = parser.parse_args()
+    tasks, labels = build()
+    files = {"tasks.json": dump(tasks), "heldout_labels.json": dump(labels)}
+    if args.check:
+        stale = [name for name, text in files.items()
+                 if not (args.out / name).exists() or (args.out / name).read_text(encoding="utf-8") != text]
+        print(f"stale: {', '.join(stale)}" if stale else "up to date")
+        return 1 if stale else 0
+    for name, text in files.items():
+        (args.out / name).write_text(text, encoding="utf-8")
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for task, label in zip(tasks, labels):
+        counts[label][0] += 1
+        counts[label][1] += "annotations" in task
+    print(f"{len(tasks)} tasks, {sum(c[1] for c in counts.values())} annotated")
+    for label, (n, n_annotated) in sorted(counts.items()):
+        print(f"  {label:12s} {n:4d} tasks, {n_annotated:3d} annotated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
