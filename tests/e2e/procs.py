@@ -23,12 +23,13 @@ def free_port() -> int:
 class Service:
     """A generated backend running as its own process, as a user starts it."""
 
-    def __init__(self, python: Path, project: Path, state: Path, env: dict[str, str] | None = None):
+    def __init__(self, python: Path, project: Path, state: Path, env: dict[str, str] | None = None,
+                 args: list[str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (state.parent / f"service-{self.port}.log").open("w")
         self.process = subprocess.Popen(
-            [str(python), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [str(python), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(self.port), *(args or [])],
             cwd=project, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "MODEL_DIR": str(state), **(env or {})},
         )

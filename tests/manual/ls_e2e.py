@@ -1,20 +1,49 @@
 """Manual end-to-end check of a generated backend against a real Label Studio (PROTOCOL.md R28).
 
-Not part of pytest. Start a rendered text-classification backend (for example the sentiment
-sample) and a Label Studio 1.23.x that allows local backends and has a legacy API token:
+Not part of pytest, and self-contained (it needs only `requests`). It works for any sample folder
+that holds `labeling_config.xml`, `tasks.json` (Label Studio import format; some tasks carry
+`annotations`) and `heldout_labels.json` (the true label of every task, in the same order).
 
-    ML_BLOCK_LOCAL_IP=false SSRF_PROTECTION_ENABLED=false LATEST_VERSION_CHECK=false SENTRY_DSN= COLLECT_ANALYTICS=false \
-      label-studio start --no-browser --internal-host 127.0.0.1 --port 8080 \
-      --username admin@example.com --password admin12345 \
-      --user-token abcdef0123456789 --enable-legacy-api-token
+1. Render the sample and start its backend on 127.0.0.1 with its state in the render folder
+   (each sample on its own port):
 
-then run
+       mlgen render samples/topics/backend.yaml -o /tmp/ls-topics
+       python3 -m venv /tmp/ls-topics/.venv && /tmp/ls-topics/.venv/bin/pip install -r /tmp/ls-topics/requirements.txt
+       cd /tmp/ls-topics && MODEL_DIR=/tmp/ls-topics/data .venv/bin/python -m backend serve \
+           --host 127.0.0.1 --port 9091 > backend.log 2>&1 &
 
-    python tests/manual/ls_e2e.py --spec /tmp/lsbackend/spec.json [--ls-log /tmp/ls.log]
-        [--basic-auth USER:PASS   # when the backend runs with BASIC_AUTH_USER/BASIC_AUTH_PASS]
+2. Start a Label Studio 1.23.x that allows local backends, validates predictions and has a legacy
+   API token, with a fresh data dir:
+
+       LABEL_STUDIO_BASE_DATA_DIR=/tmp/ls-data ML_BLOCK_LOCAL_IP=false SSRF_PROTECTION_ENABLED=false \
+         LATEST_VERSION_CHECK=false SENTRY_DSN= COLLECT_ANALYTICS=false \
+         fflag_feat_utc_210_prediction_validation_15082025=true \
+         label-studio start --no-browser --internal-host 127.0.0.1 --port 8080 \
+           --username admin@example.com --password admin12345 \
+           --user-token abcdef0123456789 --enable-legacy-api-token > /tmp/ls.log 2>&1 &
+
+3. Run
+
+       python tests/manual/ls_e2e.py --sample samples/topics --backend-url http://127.0.0.1:9091 \
+           [--ls-log /tmp/ls.log] [--annotate 40] [--tasks 0] [--spec /tmp/ls-topics/spec.json]
+           [--basic-auth USER:PASS   # when the backend runs with BASIC_AUTH_USER/BASIC_AUTH_PASS]
+
+What it does: creates a project with the sample's labeling config and imports the sample's tasks
+without their annotations, except one task kept back for step 8. It adds the backend (Connected,
+automatic webhook), sends a test request, and runs Retrieve Predictions (one prediction per task
+with the /setup version, none added on a second run). It then creates annotations through the API
+for the first `--annotate` imported tasks that carry annotations in tasks.json (using their
+result), so the automatic webhook delivers them, and starts training. After training: a new
+version, new-version predictions for every task with no duplicate (task, version) pairs, and the
+held-out accuracy of those predictions on the tasks it did not annotate (true labels from
+heldout_labels.json), which must beat the majority-class rate by `--margin`. Finally another
+Start Training, the labeling stream, opening an unpredicted task, whether LS validates
+predictions, and (with --ls-log) LS's log.
 
 Each run creates a new project, so the script can be run again against the same instances.
-It prints every step with PASS or FAIL and exits 1 when any step failed.
+`--spec` (the rendered spec.json) is optional: when given, its labeling config and target must
+match the sample's. The target control, object tag and region type come from the sample's
+annotations. It prints every step with PASS or FAIL and exits 1 when any step failed.
 """
 
 from __future__ import annotations
@@ -29,30 +58,6 @@ from typing import Any
 
 import requests
 
-POSITIVE = [
-    "I love this product, it is wonderful",
-    "Great service and friendly staff, great experience",
-    "Absolutely fantastic, would buy again",
-    "The movie was brilliant and moving",
-    "What a lovely day, I am so happy",
-    "Excellent quality, great value",
-    "Superb food, wonderful atmosphere",
-    "Best purchase this year, love it",
-    "Delightful read, really enjoyed it",
-    "Amazing support team, very helpful",
-]
-NEGATIVE = [
-    "I hate this product, it is terrible",
-    "Awful service and rude staff, bad experience",
-    "Completely useless, never buying again",
-    "The movie was boring and dull",
-    "What a miserable day, I am so sad",
-    "Poor quality, waste of money",
-    "Disgusting food, horrible atmosphere",
-    "Worst purchase this year, hate it",
-    "Tedious read, really disliked it",
-    "Terrible support team, not helpful at all",
-]
 CONNECTED = "CO"
 
 
@@ -93,6 +98,50 @@ class Client:
             return response.text
 
 
+class Sample:
+    """A sample folder: labeling config, tasks (import format) and the true label of each task."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.config = (folder / "labeling_config.xml").read_text()
+        self.tasks: list[dict[str, Any]] = json.loads((folder / "tasks.json").read_text())
+        self.labels: list[Any] = json.loads((folder / "heldout_labels.json").read_text())
+        if len(self.labels) != len(self.tasks):
+            raise SystemExit(f"{folder}: {len(self.tasks)} tasks but {len(self.labels)} held-out labels")
+        regions = [r for t in self.tasks for a in t.get("annotations") or [] for r in a.get("result") or []]
+        if not regions:
+            raise SystemExit(f"{folder}/tasks.json: no task carries an annotation with a result")
+        first = regions[0]
+        self.target: str = first["from_name"]
+        self.to_name: str = first["to_name"]
+        self.type: str = first["type"]
+
+    def annotation_result(self, index: int) -> list[dict[str, Any]] | None:
+        annotations = self.tasks[index].get("annotations") or []
+        return annotations[0].get("result") if annotations else None
+
+    @staticmethod
+    def bare(task: dict[str, Any]) -> dict[str, Any]:
+        """The task as imported: without its annotations (or predictions)."""
+        return {k: v for k, v in task.items() if k not in ("annotations", "predictions")}
+
+
+def label_key(value: Any) -> tuple[str, ...] | None:
+    """A comparable form of a label: "A" and ["A"] are the same; None is no label."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return tuple(sorted(str(v) for v in value))
+    return (str(value),)
+
+
+def predicted_label(result: Any, target: str, rtype: str) -> tuple[str, ...] | None:
+    for region in result or []:
+        if isinstance(region, dict) and region.get("from_name") == target:
+            return label_key((region.get("value") or {}).get(rtype))
+    return None
+
+
 def wait_for(predicate: Any, timeout: float, interval: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -103,10 +152,10 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.5) -> Any:
 
 
 def project_predictions(ls: Client, project_id: int, task_ids: list[int]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for task_id in task_ids:
-        out.extend(ls.call("GET", f"/api/predictions?task={task_id}"))
-    return out
+    wanted = set(task_ids)
+    rows = ls.call("GET", f"/api/predictions?project={project_id}")
+    rows = rows.get("results", rows) if isinstance(rows, dict) else rows
+    return [p for p in rows if p["task"] in wanted]
 
 
 def retrieve_predictions(ls: Client, project_id: int) -> Any:
@@ -119,12 +168,17 @@ def retrieve_predictions(ls: Client, project_id: int) -> Any:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sample", required=True, type=Path,
+                        help="sample folder with labeling_config.xml, tasks.json and heldout_labels.json")
     parser.add_argument("--ls-url", default="http://127.0.0.1:8080")
     parser.add_argument("--token", default="abcdef0123456789", help="legacy API token (Authorization: Token …)")
     parser.add_argument("--backend-url", default="http://127.0.0.1:9090")
-    parser.add_argument("--spec", default="/tmp/lsbackend/spec.json", help="the backend's spec.json")
-    parser.add_argument("--tasks", type=int, default=20, help="number of tasks to import (≤ 20)")
-    parser.add_argument("--annotate", type=int, default=8, help="tasks to annotate, half of each class")
+    parser.add_argument("--spec", help="the backend's spec.json (optional): checked against the sample")
+    parser.add_argument("--tasks", type=int, default=0, help="use the sample's first N tasks (0: all)")
+    parser.add_argument("--annotate", type=int, default=40,
+                        help="tasks to annotate, from those that carry annotations in tasks.json")
+    parser.add_argument("--margin", type=float, default=0.10,
+                        help="held-out accuracy must beat the majority-class rate by this much")
     parser.add_argument("--train-timeout", type=float, default=60.0)
     parser.add_argument("--basic-auth", metavar="USER:PASS",
                         help="the backend's BASIC_AUTH_USER:BASIC_AUTH_PASS; given to LS with the backend")
@@ -132,6 +186,7 @@ def main() -> int:
     args = parser.parse_args()
 
     check = Check()
+    sample = Sample(args.sample)
     ls = Client(args.ls_url, args.token)
     backend = Client(args.backend_url)
     ml_auth: dict[str, Any] = {}
@@ -139,12 +194,36 @@ def main() -> int:
         user, _, password = args.basic_auth.partition(":")
         backend.session.auth = (user, password)
         ml_auth = {"auth_method": "BASIC_AUTH", "basic_auth_user": user, "basic_auth_pass": password}
-    spec = json.loads(Path(args.spec).read_text())
-    config = spec["labeling_config"]
-    target = spec["target"]
-    to_name = next(f["field"] for f in spec["features"])  # the sample's object tag is named after the field
+    config, target, to_name, rtype = sample.config, sample.target, sample.to_name, sample.type
     log_start = Path(args.ls_log).stat().st_size if args.ls_log else 0
     log_probe = None  # where the deliberate bad-prediction probe starts in the log
+    versions_seen: list[str] = []
+
+    def setup_version(pid: int) -> str:
+        version = backend.call("POST", "/setup", json={"project": f"{pid}.0", "schema": config})["model_version"]
+        if version not in versions_seen:
+            versions_seen.append(version)
+        return version
+
+    def backend_row(pid: int) -> dict[str, Any]:
+        rows = [p for p in backend.call("GET", "/metrics")["projects"] if str(p["project"]) == str(pid)]
+        return rows[0] if rows else {}
+
+    # Which sample tasks take part: the first --tasks; the last one without annotations is kept
+    # back and imported in step 8 (a task without predictions).
+    total = len(sample.tasks) if args.tasks <= 0 else min(args.tasks, len(sample.tasks))
+    plain = [i for i in range(total) if sample.annotation_result(i) is None]
+    fresh_index = plain[-1] if plain else total - 1
+    indexes = [i for i in range(total) if i != fresh_index]
+    n = len(indexes)
+    to_annotate = [i for i in indexes if sample.annotation_result(i)][: args.annotate]
+
+    check.step(f"sample {sample.folder.name}: {len(sample.tasks)} tasks, target {target!r} -> {to_name!r} "
+               f"({rtype}); importing {n}, annotating {len(to_annotate)}, keeping task #{fresh_index} for step 8")
+    if args.spec:
+        spec = json.loads(Path(args.spec).read_text())
+        check(spec.get("labeling_config", "").strip() == config.strip(), "spec's labeling_config is the sample's")
+        check(spec.get("target") == target, "spec's target is the annotations' from_name", spec.get("target"))
 
     try:
         check.step("0. services answer")
@@ -156,30 +235,35 @@ def main() -> int:
             bare = requests.get(args.backend_url.rstrip("/") + "/health", timeout=5)
             check(bare.status_code == 401, "backend /health without credentials is refused", bare.status_code)
 
-        check.step("1. project, tasks")
-        project = ls.call("POST", "/api/projects", json={"title": f"mlgen e2e {time.strftime('%H:%M:%S')}",
-                                                          "label_config": config})
+        check.step("1. project, tasks (imported without their annotations)")
+        project = ls.call("POST", "/api/projects", json={
+            "title": f"mlgen e2e {sample.folder.name} {time.strftime('%H:%M:%S')}", "label_config": config})
         pid = project["id"]
         check.info(f"project {pid}: show_collab_predictions={project.get('show_collab_predictions')} "
                    f"evaluate_predictions_automatically={project.get('evaluate_predictions_automatically')} "
                    f"model_version={project.get('model_version')!r}")
-        n = min(args.tasks, len(POSITIVE) + len(NEGATIVE))
-        texts = [t for pair in zip(POSITIVE, NEGATIVE) for t in pair][:n]
-        imported = ls.call("POST", f"/api/projects/{pid}/import", json=[{"text": t} for t in texts])
+        payload = [Sample.bare(sample.tasks[i]) for i in indexes]
+        imported = ls.call("POST", f"/api/projects/{pid}/import?return_task_ids=true", json=payload)
         check(imported.get("task_count") == n, f"imported {n} tasks", imported.get("task_count"))
-        tasks = ls.call("GET", f"/api/tasks?project={pid}&page_size=1000")
+        check(not imported.get("annotation_count"), "no annotations imported", imported.get("annotation_count"))
+        tasks = ls.call("GET", f"/api/tasks?project={pid}&page_size={n + 10}")
         tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
-        task_ids = sorted(t["id"] for t in tasks)
-        text_of = {t["id"]: t["data"]["text"] for t in tasks}
-        check(len(task_ids) == n, "tasks listed", len(task_ids))
+        data_of = {t["id"]: t["data"] for t in tasks}
+        task_ids = list(imported.get("task_ids") or sorted(data_of))
+        check(len(task_ids) == n and set(task_ids) == set(data_of), "tasks listed", len(data_of))
+        index_of = dict(zip(task_ids, indexes))  # LS task id -> sample index
+        mismatched = [t for t in task_ids if data_of.get(t) != sample.tasks[index_of[t]]["data"]]
+        check(not mismatched, "LS stores each task's data as imported, in order",
+              f"{len(mismatched)} differ, e.g. {data_of.get(mismatched[0]) if mismatched else ''}")
+        annotate_ids = [t for t in task_ids if index_of[t] in to_annotate]
+        unannotated = [t for t in task_ids if t not in annotate_ids]
 
         check.step("2. add the ML backend")
         ml = ls.call("POST", "/api/ml", json={"url": args.backend_url, "project": pid, "title": "mlgen", **ml_auth})
         ml_id = ml["id"]
         ml = ls.call("GET", f"/api/ml/{ml_id}")
         check(ml["state"] == CONNECTED, "state Connected", f"state={ml['state']} error={ml.get('error_message')!r}")
-        setup = backend.call("POST", "/setup", json={"project": f"{pid}.0", "schema": config})
-        v0 = setup.get("model_version")
+        v0 = setup_version(pid)
         check(isinstance(v0, str) and bool(v0), "backend /setup returns a model_version", v0)
         check(ml.get("model_version") == v0, "LS shows the /setup version", ml.get("model_version"))
         hooks = ls.call("GET", f"/api/webhooks?project={pid}")
@@ -199,14 +283,15 @@ def main() -> int:
                   resp[0].get("model_version"))
             if resp[0]["result"]:
                 region = resp[0]["result"][0]
-                check(region.get("from_name") == target and region.get("type") == "choices",
-                      "region names the target control", region)
+                check(region.get("from_name") == target and region.get("to_name") == to_name
+                      and region.get("type") == rtype, "region names the target control", region)
             else:
                 check.info("the untrained model answers an empty result (nothing to pre-label yet)")
 
         check.step("4. Retrieve Predictions (all tasks)")
+        started = time.monotonic()
         answer = retrieve_predictions(ls, pid)
-        check.info(f"action answered {answer}")
+        check.info(f"action answered {answer} in {time.monotonic() - started:.1f} s")
         preds = project_predictions(ls, pid, task_ids)
         by_task = Counter(p["task"] for p in preds)
         check(len(preds) == n and set(by_task) == set(task_ids), f"{n} predictions stored, one per task", len(preds))
@@ -219,46 +304,40 @@ def main() -> int:
         check(len(again) == len(preds), "retrieving again adds nothing (same version)", len(again))
 
         check.step("5. annotate (webhooks) and train")
-        metrics0 = backend.call("GET", "/metrics")
-        half = args.annotate // 2
-        pos_ids = [t for t in task_ids if text_of[t] in POSITIVE][:half]
-        neg_ids = [t for t in task_ids if text_of[t] in NEGATIVE][: args.annotate - half]
-        for task_id in pos_ids + neg_ids:
-            label = "Positive" if task_id in pos_ids else "Negative"
-            result = [{"from_name": target, "to_name": to_name, "type": "choices", "value": {"choices": [label]}}]
+        for task_id in annotate_ids:
+            result = sample.annotation_result(index_of[task_id])
             ls.call("POST", f"/api/tasks/{task_id}/annotations?project={pid}", json={"result": result, "lead_time": 1.0})
-        annotated = len(pos_ids) + len(neg_ids)
-        check.info(f"created {annotated} annotations ({len(pos_ids)} Positive, {len(neg_ids)} Negative)")
+        annotated = len(annotate_ids)
+        given = Counter(label_key(predicted_label(sample.annotation_result(index_of[t]), target, rtype))
+                        for t in annotate_ids)
+        check.info(f"created {annotated} annotations {dict(given)}")
 
-        def stored() -> int:
-            rows = [p for p in backend.call("GET", "/metrics")["projects"] if str(p["project"]) == str(pid)]
-            return rows[0]["annotations"] if rows else 0
-
-        got = wait_for(lambda: stored() >= annotated, 10)
-        check(bool(got), "backend stored every annotation from the webhook", stored())
-        check.info(f"backend metrics before: {json.dumps([p for p in metrics0['projects'] if str(p['project']) == str(pid)])}")
+        got = wait_for(lambda: backend_row(pid).get("annotations", 0) >= annotated, 15)
+        check(bool(got), "backend stored every annotation from the webhook", backend_row(pid).get("annotations"))
+        check.info(f"backend before Start Training: {json.dumps(backend_row(pid))}")
         train = ls.call("POST", f"/api/ml/{ml_id}/train", json={})
         check.info(f"/api/ml/{ml_id}/train answered {train}")
         ml = ls.call("GET", f"/api/ml/{ml_id}")
         check.info(f"right after train: state={ml['state']} error={ml.get('error_message')!r}")
 
         def trained() -> str | None:
-            version = backend.call("POST", "/setup", json={"project": f"{pid}.0", "schema": config})["model_version"]
-            rows = [p for p in backend.call("GET", "/metrics")["projects"] if str(p["project"]) == str(pid)]
-            idle = rows and not rows[0]["training_queued"] and not rows[0]["training_running"]
+            row = backend_row(pid)
+            idle = row and not row["training_queued"] and not row["training_running"]
+            version = setup_version(pid)
             return version if version != v0 and idle else None
 
         v1 = wait_for(trained, args.train_timeout)
         check(bool(v1), "backend /setup reports a new model version", v1)
-        row = [p for p in backend.call("GET", "/metrics")["projects"] if str(p["project"]) == str(pid)]
-        check.info(f"backend metrics after: {json.dumps(row)}")
+        check.info(f"backend after: {json.dumps(backend_row(pid))}")
         ml = ls.call("GET", f"/api/ml/{ml_id}")
         check(ml["state"] == CONNECTED and ml.get("model_version") == v1, "LS shows the new version, Connected",
               f"state={ml['state']} version={ml.get('model_version')!r}")
 
         check.step("6. predictions after training")
         before = project_predictions(ls, pid, task_ids)
+        started = time.monotonic()
         retrieve_predictions(ls, pid)
+        check.info(f"Retrieve Predictions took {time.monotonic() - started:.1f} s")
         after = project_predictions(ls, pid, task_ids)
         new = [p for p in after if p["model_version"] == v1]
         per = Counter((p["task"], p["model_version"]) for p in after)
@@ -266,18 +345,35 @@ def main() -> int:
         check(all(c == 1 for c in per.values()), "no duplicate (task, version) pairs",
               {k: c for k, c in per.items() if c > 1})
         check(len(after) == len(before) + n, "old predictions kept, new ones added", f"{len(before)} -> {len(after)}")
-        unsure = [p for p in new if p["task"] not in pos_ids + neg_ids]
-        right = sum(1 for p in new if p["result"] and
-                    p["result"][0]["value"]["choices"][0] == ("Positive" if text_of[p["task"]] in POSITIVE else "Negative"))
-        check.info(f"new model gets {right}/{len(new)} right ({len(unsure)} unannotated)")
+        check(all(isinstance(p.get("score"), (int, float)) and 0 <= p["score"] <= 1 for p in new),
+              "new scores in [0, 1]", Counter(type(p.get("score")).__name__ for p in new))
+        check(all(predicted_label(p["result"], target, rtype) for p in new), "every new prediction names a label",
+              sum(1 for p in new if not predicted_label(p["result"], target, rtype)))
+        shown = ls.call("GET", f"/api/tasks/{unannotated[0]}")
+        check.info(f"GET /api/tasks/{unannotated[0]} shows predictions "
+                   f"{[(p.get('model_version'), p.get('result')) for p in shown.get('predictions', [])]}")
+        check(any(p.get("model_version") == v1 for p in shown.get("predictions", [])),
+              "the task API shows the new prediction")
+
+        # Held-out accuracy on the tasks that were not annotated.
+        newest = {p["task"]: p for p in new}
+        truth = {t: label_key(sample.labels[index_of[t]]) for t in unannotated}
+        right = sum(1 for t in unannotated if predicted_label(newest[t]["result"], target, rtype) == truth[t])
+        accuracy = right / len(unannotated) if unannotated else 0.0
+        counts = Counter(truth.values())
+        majority_label, majority_count = counts.most_common(1)[0] if counts else (None, 0)
+        majority = majority_count / len(unannotated) if unannotated else 0.0
+        predicted = Counter(predicted_label(newest[t]["result"], target, rtype) for t in unannotated)
+        check.info(f"predicted labels on held-out tasks: {dict(predicted)}; true: {dict(counts)}")
+        check(accuracy >= majority + args.margin,
+              f"held-out accuracy {accuracy:.3f} ({right}/{len(unannotated)}) beats the majority-class rate "
+              f"{majority:.3f} ({majority_label}) by >= {args.margin}")
         retrieve_predictions(ls, pid)
         check(len(project_predictions(ls, pid, task_ids)) == len(after), "retrieving again adds nothing")
 
         check.step("7. Start Training with nothing new, then the labeling stream")
         ls.call("POST", f"/api/ml/{ml_id}/train", json={})
-        v2 = wait_for(lambda: (lambda v: v if v not in (v0, v1) else None)(
-            backend.call("POST", "/setup", json={"project": f"{pid}.0", "schema": config})["model_version"]),
-            args.train_timeout)
+        v2 = wait_for(lambda: (lambda v: v if v not in (v0, v1) else None)(setup_version(pid)), args.train_timeout)
         check(bool(v2), "Start Training alone (START_TRAINING) publishes another version", v2)
         project = ls.call("GET", f"/api/projects/{pid}")
         check.info(f"project.model_version={project.get('model_version')!r} (the stream re-predicts only "
@@ -287,15 +383,15 @@ def main() -> int:
             for _ in range(2):
                 nxt = ls.call("GET", f"/api/projects/{pid}/next")
                 seen.append(nxt["id"])
-                shown = [p.get("model_version") for p in nxt.get("predictions", [])]
-                check.info(f"/next gave task {nxt['id']} showing predictions {shown}")
+                shown_versions = [p.get("model_version") for p in nxt.get("predictions", [])]
+                check.info(f"/next gave task {nxt['id']} showing predictions {shown_versions}")
             stream_task = seen[0]
             mine = ls.call("GET", f"/api/predictions?task={stream_task}")
             per = Counter(p["model_version"] for p in mine)
             check(per.get(v2) == 1, "the stream stored exactly one prediction with the newest version",
                   dict(per))
             check(all(c == 1 for c in per.values()), "no duplicate versions on the streamed task", dict(per))
-            other = next(t for t in task_ids if t not in seen and t not in pos_ids + neg_ids)
+            other = next(t for t in unannotated if t not in seen)
             ls.call("GET", f"/api/tasks/{other}")
             versions = [p["model_version"] for p in ls.call("GET", f"/api/predictions?task={other}")]
             check.info(f"GET /api/tasks/{other} (already predicted) leaves predictions {versions} "
@@ -303,9 +399,10 @@ def main() -> int:
 
         check.step("8. opening a task without predictions")
         # GET /api/tasks/{id} predicts only for a task without any prediction (LS 1.23.2 tasks/api.py).
-        fresh = ls.call("POST", f"/api/projects/{pid}/import", json=[{"text": "Nice and pleasant, I like it"}])
+        fresh = ls.call("POST", f"/api/projects/{pid}/import?return_task_ids=true",
+                        json=[Sample.bare(sample.tasks[fresh_index])])
         fresh_id = max(fresh.get("task_ids") or [0]) or max(
-            t["id"] for t in ls.call("GET", f"/api/tasks?project={pid}&page_size=1000")["tasks"])
+            t["id"] for t in ls.call("GET", f"/api/tasks?project={pid}&page_size={n + 10}")["tasks"])
         project = ls.call("GET", f"/api/projects/{pid}")
         check.info(f"show_collab_predictions={project.get('show_collab_predictions')} "
                    f"evaluate_predictions_automatically={project.get('evaluate_predictions_automatically')}")
@@ -314,7 +411,7 @@ def main() -> int:
         if project.get("show_collab_predictions") or project.get("evaluate_predictions_automatically"):
             check(len(opened) == 1 and opened[0]["model_version"] == (v2 or v1),
                   "opening an unpredicted task stores one prediction with the new version",
-                  [(p["model_version"]) for p in opened])
+                  [(p["model_version"], p["result"]) for p in opened])
             ls.call("GET", f"/api/tasks/{fresh_id}")
             check(len(ls.call("GET", f"/api/predictions?task={fresh_id}")) == 1, "opening it again adds nothing")
         else:
@@ -323,15 +420,17 @@ def main() -> int:
         log_probe = Path(args.ls_log).stat().st_size if args.ls_log else 0
         probe = ls.session.post(ls.base + "/api/predictions", timeout=30, json={
             "task": task_ids[0], "model_version": "probe", "score": 0.5,
-            "result": [{"from_name": target, "to_name": to_name, "type": "choices",
-                        "value": {"choices": ["NoSuchLabel"]}}]})
+            "result": [{"from_name": target, "to_name": to_name, "type": rtype,
+                        "value": {rtype: ["NoSuchLabel"]}}]})
         if probe.status_code < 300:
             ls.call("DELETE", f"/api/predictions/{probe.json()['id']}", expect=(200, 204))
         check.info(f"LS prediction validation is {'ON' if probe.status_code == 400 else 'OFF'} "
                    f"(a bad label gets {probe.status_code}: {probe.text[:160]})")
         ml = ls.call("GET", f"/api/ml/{ml_id}")
         check(ml["state"] == CONNECTED, "backend still Connected at the end", f"state={ml['state']} error={ml.get('error_message')!r}")
-    except (requests.RequestException, RuntimeError, KeyError, TypeError, ValueError) as exc:
+        listed = backend.call("GET", "/versions")
+        check.info(f"backend /versions: {listed}")
+    except (requests.RequestException, RuntimeError, KeyError, TypeError, ValueError, StopIteration) as exc:
         check(False, "unexpected error", f"{type(exc).__name__}: {exc}")
 
     if args.ls_log:
@@ -342,10 +441,10 @@ def main() -> int:
             text = raw.decode("utf-8", "replace")
         bad = [line for line in text.splitlines()
                if any(k in line for k in ("[ERROR]", "Traceback", "Error validating prediction", "ValidationError"))
-
                or ("[WARNING]" in line and ("ml" in line.lower() or "predict" in line.lower()))]
         check(not bad, "no errors or ML warnings in LS's log", "\n      ".join([""] + bad[:20]) if bad else "")
 
+    print(f"\nmodel versions seen (from /setup): {versions_seen}")
     print(f"\n{'FAIL' if check.failures else 'PASS'}: {len(check.failures)} failed check(s)"
           + (": " + "; ".join(check.failures) if check.failures else ""))
     return 1 if check.failures else 0

@@ -219,6 +219,9 @@ class Store:
         for every queued training, for the caller to enqueue: its queue entry may be lost."""
         with self.transaction() as db:
             db.conn.execute("UPDATE projects SET pending = 1, running = 0 WHERE running = 1")
+            db.conn.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE status = 'running'", (now(),)
+            )
             return [tuple(row) for row in db.conn.execute("SELECT project, job FROM projects WHERE pending = 1")]
 
     # runs and versions --------------------------------------------------------------------
