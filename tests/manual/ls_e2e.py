@@ -135,6 +135,10 @@ def label_key(value: Any) -> tuple[str, ...] | None:
     return (str(value),)
 
 
+def show(label: tuple[str, ...] | None) -> str:
+    return "|".join(label) if label else "(none)"
+
+
 def predicted_label(result: Any, target: str, rtype: str) -> tuple[str, ...] | None:
     for region in result or []:
         if isinstance(region, dict) and region.get("from_name") == target:
@@ -308,7 +312,7 @@ def main() -> int:
             result = sample.annotation_result(index_of[task_id])
             ls.call("POST", f"/api/tasks/{task_id}/annotations?project={pid}", json={"result": result, "lead_time": 1.0})
         annotated = len(annotate_ids)
-        given = Counter(label_key(predicted_label(sample.annotation_result(index_of[t]), target, rtype))
+        given = Counter(show(predicted_label(sample.annotation_result(index_of[t]), target, rtype))
                         for t in annotate_ids)
         check.info(f"created {annotated} annotations {dict(given)}")
 
@@ -363,11 +367,12 @@ def main() -> int:
         counts = Counter(truth.values())
         majority_label, majority_count = counts.most_common(1)[0] if counts else (None, 0)
         majority = majority_count / len(unannotated) if unannotated else 0.0
-        predicted = Counter(predicted_label(newest[t]["result"], target, rtype) for t in unannotated)
-        check.info(f"predicted labels on held-out tasks: {dict(predicted)}; true: {dict(counts)}")
+        predicted = Counter(show(predicted_label(newest[t]["result"], target, rtype)) for t in unannotated)
+        check.info(f"predicted labels on held-out tasks: {dict(predicted)}; "
+                   f"true: {dict(Counter(show(k) for k in truth.values()))}")
         check(accuracy >= majority + args.margin,
               f"held-out accuracy {accuracy:.3f} ({right}/{len(unannotated)}) beats the majority-class rate "
-              f"{majority:.3f} ({majority_label}) by >= {args.margin}")
+              f"{majority:.3f} ({show(majority_label)}) by >= {args.margin}")
         retrieve_predictions(ls, pid)
         check(len(project_predictions(ls, pid, task_ids)) == len(after), "retrieving again adds nothing")
 

@@ -30,11 +30,13 @@ HOSTILE = [
 ]
 
 
-def write_spec(tmp_path: Path, labels: list[str], description: str = "", name: str = "demo") -> Path:
+def write_spec(tmp_path: Path, labels: list[str], description: str = "", name: str = "demo",
+               control: str = "topic", obj: str = "text") -> Path:
     from xml.sax.saxutils import quoteattr
 
     choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in labels)
-    config = f'<View><Text name="text" value="$text"/><Choices name="topic" toName="text">{choices}</Choices></View>'
+    config = (f'<View><Text name={quoteattr(obj)} value="$text"/>'
+              f"<Choices name={quoteattr(control)} toName={quoteattr(obj)}>{choices}</Choices></View>")
     spec = {
         "version": 1, "name": name, "description": description, "labeling_config": config,
         "features": [{"field": "text", "type": "text"}],
@@ -138,7 +140,9 @@ def test_schema_is_draft07_and_described():
 
 
 def test_hostile_project_passes_its_own_tests(tmp_path):
-    project = render_backend(write_spec(tmp_path, HOSTILE[:5]), tmp_path / "out")
+    spec = write_spec(tmp_path, HOSTILE[:5], control='to"p\\ic {{ 7*7 }}', obj="tëxt '{% raw %}")
+    project = render_backend(spec, tmp_path / "out")
+    assert json.loads((project / "spec.json").read_text())["target"] == 'to"p\\ic {{ 7*7 }}'
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]

@@ -232,3 +232,17 @@ def test_projects_keep_their_own_annotations_and_versions(client):
     assert version_of(client) == trained
     task = {"id": 1, "data": example_data(client.service.spec, 0, 1)}
     assert client.post("/predict", {"tasks": [task], "project": "8.1"}).json["results"][0]["result"] == []
+
+
+def test_a_body_over_the_limit_gets_json_413(spec, tmp_path):
+    from conftest import Client
+
+    from backend.app import StripTrailingSlash, create_app
+    from backend.service import create_service
+    from backend.settings import load_settings
+
+    spec["server"]["max_body_mb"] = 0.001  # about 1 kB
+    service = create_service(spec, load_settings(spec, {"MODEL_DIR": str(tmp_path / "small")}), immediate=True)
+    client = Client(StripTrailingSlash(create_app(service)), service)
+    response = client.post("/predict", {"tasks": [{"data": {"text": "x" * 5000}}]})
+    assert response.code == 413 and "max_body_mb" in response.json["error"]
