@@ -25,6 +25,7 @@ class Context:
     loaded: LoadedSpec
     problems: list[Problem] = field(default_factory=list)
     config: Any = None  # the parsed labeling config
+    xml_file: Path | None = None  # where it came from, when not inline
     target: Any = None  # its target control tag
     estimator: type | None = None
 
@@ -36,6 +37,26 @@ class Context:
                severity: str = "error", at_key: bool = False) -> None:
         line, column = self.loaded.position(path, at_key=at_key)
         self.problems.append(Problem(str(self.loaded.path), line, column, severity, code, message, hint))
+
+    def report_xml(self, line: int, column: int, code: str, message: str, hint: str | None = None,
+                   severity: str = "error") -> None:
+        """A problem at a line and column of the labeling config, inline or in its own file."""
+        if self.xml_file is not None:
+            file = str(self.xml_file)
+        else:
+            file = str(self.loaded.path)
+            line, column = self._inline_xml_position(line, column)
+        self.problems.append(Problem(file, line, column, severity, code, message, hint))
+
+    def _inline_xml_position(self, line: int, column: int) -> tuple[int, int]:
+        value = self.loaded.positions[("labeling_config",)]
+        if value.style in ("|", ">"):  # a block scalar: its text starts on the next line
+            first = value.line  # 0-based index of the first content line
+            source = self.loaded.lines[first + line - 1] if first + line - 1 < len(self.loaded.lines) else ""
+            indent = len(self.loaded.lines[first]) - len(self.loaded.lines[first].lstrip()) if first < len(self.loaded.lines) else 0
+            return first + line, min(indent + column, len(source) + 1)
+        quote = 1 if value.style in ("'", '"') else 0
+        return value.line + line - 1, (value.column + quote + column - 1) if line == 1 else column
 
 
 CHECKS: list[Callable[[Context], None]] = []
@@ -56,9 +77,14 @@ def run_checks(loaded: LoadedSpec) -> list[Problem]:
 def labeling_config_text(spec: dict[str, Any], spec_path: Path) -> str:
     """The labeling config's XML: inline, or read from the file the spec names."""
     value = spec["labeling_config"]
-    if value.lstrip().startswith("<"):
-        return value
-    return (spec_path.parent / value).read_text(encoding="utf-8")
+    path = labeling_config_file(spec, spec_path)
+    return value if path is None else path.read_text(encoding="utf-8")
+
+
+def labeling_config_file(spec: dict[str, Any], spec_path: Path) -> Path | None:
+    """The file the labeling config is read from, or None when it is inline XML."""
+    value = spec["labeling_config"]
+    return None if value.lstrip().startswith("<") else spec_path.parent / value
 
 
 @check
@@ -70,11 +96,11 @@ def labeling_config(ctx: Context) -> None:
         ctx.report(("labeling_config",), "label-config-missing", f"cannot read the labeling config: {exc}",
                    "give inline XML starting with '<', or a path relative to this spec")
         return
+    ctx.xml_file = labeling_config_file(ctx.spec, ctx.loaded.path)
     try:
         ctx.config = labelconfig.parse_label_config(xml)
     except labelconfig.LabelConfigError as exc:
-        where = f" (line {exc.line} of the XML)" if exc.line else ""
-        ctx.report(("labeling_config",), "label-config-invalid", f"{exc}{where}")
+        ctx.report_xml(exc.line, exc.column, "label-config-invalid", str(exc))
 
 
 @check
@@ -90,21 +116,24 @@ def target(ctx: Context) -> None:
         ctx.report(("target",) if name else (), "unknown-target", str(exc),
                    f"did you mean '{close[0]}'?" if close else None, at_key=name is None)
         return
-    path: JsonPath = ("target",) if name else ()
+
+    def report(code: str, message: str, hint: str | None = None) -> None:
+        ctx.report_xml(control.line, control.column, code, message, hint)
+
     if control.tag != "Choices":
-        ctx.report(path, "unsupported-target", f"'{control.name}' is a <{control.tag}>; mlgen predicts <Choices>")
-        return
-    if control.choice != "single":
-        ctx.report(path, "unsupported-target",
-                   f"'{control.name}' allows several choices; mlgen predicts single-choice <Choices> for now")
-        return
-    if len(control.labels) < 2:
-        ctx.report(path, "too-few-labels", f"'{control.name}' has {len(control.labels)} choice(s); a classifier needs 2 or more")
-        return
-    if not control.to_names or control.to_names[0] not in ctx.config.objects:
-        ctx.report(path, "unknown-object", f"'{control.name}' has toName={','.join(control.to_names)!r}, which names no object tag")
-        return
-    ctx.target = control
+        report("unsupported-target", f"'{control.name}' is a <{control.tag}>; mlgen predicts <Choices>",
+               "name a <Choices> control tag in 'target'")
+    elif control.choice != "single":
+        report("unsupported-target", f"'{control.name}' allows several choices; mlgen predicts single-choice <Choices> for now",
+               'remove choice="multiple" to predict one choice per task')
+    elif len(control.labels) < 2:
+        report("too-few-labels", f"'{control.name}' has {len(control.labels)} choice(s); a classifier needs 2 or more")
+    elif not control.to_names or control.to_names[0] not in ctx.config.objects:
+        objects = ", ".join(sorted(ctx.config.objects)) or "none"
+        report("unknown-object", f"'{control.name}' has toName={','.join(control.to_names)!r}, which names no object tag",
+               f"object tags: {objects}")
+    else:
+        ctx.target = control
 
 
 @check

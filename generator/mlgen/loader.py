@@ -26,6 +26,7 @@ class Position:
     column: int
     key_line: int  # of the key that holds the value (the value itself for list items)
     key_column: int
+    style: str | None = None  # a scalar's YAML style: None (plain), "|", ">", "'" or '"'
 
 
 @dataclass
@@ -33,6 +34,7 @@ class LoadedSpec:
     path: Path
     data: Any
     positions: dict[JsonPath, Position]
+    lines: list[str]  # the source, for mapping positions inside multi-line values
 
     def position(self, path: JsonPath, at_key: bool = False) -> tuple[int, int]:
         """The closest known position of a path: the node itself, else its nearest parent."""
@@ -133,13 +135,14 @@ def load_spec_text(text: str, path: Path) -> tuple[LoadedSpec | None, list[Probl
                               f"the spec must be a mapping of keys to values, not a {type(data).__name__}")]
     positions: dict[JsonPath, Position] = {}
     _index(node, (), node, positions)
-    return LoadedSpec(path, data, positions), []
+    return LoadedSpec(path, data, positions, text.splitlines()), _boolean_like(node, name)
 
 
 def _index(node: yaml.Node, path: JsonPath, key_node: yaml.Node, out: dict[JsonPath, Position]) -> None:
     out[path] = Position(
         node.start_mark.line + 1, node.start_mark.column + 1,
         key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+        node.style if isinstance(node, yaml.ScalarNode) else None,
     )
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
@@ -148,3 +151,27 @@ def _index(node: yaml.Node, path: JsonPath, key_node: yaml.Node, out: dict[JsonP
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _index(item, (*path, i), item, out)
+
+
+YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off"})
+
+
+def _boolean_like(node: yaml.Node, name: str) -> list[Problem]:
+    """Warn about plain yes/no/on/off: YAML 1.2 (editors, mlgen) reads a string, YAML 1.1
+    (PyYAML and many other tools) a boolean, so the spec means different things to each."""
+    found: list[Problem] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.ScalarNode):
+            if current.style is None and current.value.lower() in YAML11_BOOLEANS:
+                found.append(Problem(
+                    name, current.start_mark.line + 1, current.start_mark.column + 1, "warning",
+                    "yaml-boolean-like", f"'{current.value}' is a string in YAML 1.2 but a boolean in YAML 1.1",
+                    "write true or false for a boolean, or quote the string",
+                ))
+        elif isinstance(current, yaml.MappingNode):
+            stack.extend(n for pair in current.value for n in pair)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return found

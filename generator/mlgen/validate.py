@@ -26,7 +26,9 @@ def validate_file(path: str) -> tuple[LoadedSpec | None, list[Problem]]:
     """Load and check one spec file; problems sorted by position."""
     loaded, problems = load_spec_file(path)
     if loaded is not None:
-        problems = validate_loaded(loaded)
+        checked = validate_loaded(loaded)
+        errors_at = {(p.line, p.column) for p in checked if p.is_error}
+        problems = [p for p in problems if (p.line, p.column) not in errors_at] + checked
     return loaded, sorted(problems)
 
 

@@ -12,9 +12,10 @@ def load(tmp_path: Path, text: str | bytes):
 
 
 def test_yaml_12_scalars(tmp_path):
-    loaded, problems = load(tmp_path, "a: 1e-4\nb: yes\nc: true\nd: 10\ne: .5\n")
-    assert problems == []
-    assert loaded.data == {"a": 0.0001, "b": "yes", "c": True, "d": 10, "e": 0.5}
+    loaded, problems = load(tmp_path, "a: 1e-4\nb: yes\nc: true\nd: 10\ne: .5\nf: 'no'\n")
+    assert loaded.data == {"a": 0.0001, "b": "yes", "c": True, "d": 10, "e": 0.5, "f": "no"}
+    # plain yes/no/on/off mean a boolean to YAML 1.1 tools: flagged; quoted ones are plain strings
+    assert [(p.line, p.column, p.severity, p.code) for p in problems] == [(2, 4, "warning", "yaml-boolean-like")]
 
 
 def test_positions_of_keys_and_values(tmp_path):

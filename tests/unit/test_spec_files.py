@@ -12,7 +12,9 @@ from helpers import SAMPLES
 from mlgen import validate_spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
-MARK = re.compile(r"#\s*([EW]):\s*([a-z0-9-]+)")
+# "# E: code" expects a problem on its own line; "# E@12: code" on line 12 (for lines inside a
+# YAML block scalar, where a comment would be part of the value). XML files use <!-- E: code -->.
+MARK = re.compile(r"(?:#|<!--)\s*([EW])(?:@(\d+))?:\s*([a-z0-9-]+)")
 
 
 def cases(kind: str) -> list[Path]:
@@ -27,9 +29,12 @@ def test_valid(path):
 @pytest.mark.parametrize("path", cases("invalid"), ids=lambda p: p.name)
 def test_invalid(path):
     expected = set()
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        for severity, code in MARK.findall(line):
-            expected.add((number, "error" if severity == "E" else "warning", code))
+    for case_file in (path, path.with_suffix(".xml")):
+        if not case_file.exists():
+            continue
+        for number, line in enumerate(case_file.read_text().splitlines(), start=1):
+            for severity, at, code in MARK.findall(line):
+                expected.add((case_file.name, int(at or number), "error" if severity == "E" else "warning", code))
     assert expected, f"{path.name} marks no expected problem"
-    found = {(p.line, p.severity, p.code) for p in validate_spec(path)}
+    found = {(Path(p.file).name, p.line, p.severity, p.code) for p in validate_spec(path)}
     assert found == expected

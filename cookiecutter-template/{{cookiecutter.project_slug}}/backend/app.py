@@ -26,6 +26,7 @@ from .service import Service
 
 log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "default"
+LOG_DETAIL = "backend.log_detail"  # a handler's note for the request's log line
 
 
 class ApiError(Exception):
@@ -61,8 +62,10 @@ def create_app(service: Service) -> bottle.Bottle:
                 except Exception:
                     log.exception("%s %s failed", method, path)
                     answer = error_response(500, "internal error; see the service log")
-                log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %d %.1f ms", method, path,
-                        bottle.response.status_code, (time.perf_counter() - started) * 1000)
+                status = bottle.response.status_code
+                log.log(logging.DEBUG if quiet and status < 400 else logging.INFO, "%s %s %d %.1f ms%s",
+                        method, path, status, (time.perf_counter() - started) * 1000,
+                        bottle.request.environ.get(LOG_DETAIL, ""))
                 return answer
 
             app.route(path, method, wrapped)
@@ -110,6 +113,7 @@ def create_app(service: Service) -> bottle.Bottle:
     def webhook() -> Any:
         require_webhook_auth(service)
         body = json_body()
+        bottle.request.environ[LOG_DETAIL] = f" {body.get('action')}"
         try:
             status, answer = handle_webhook(service, body)
         except PayloadError as exc:

@@ -1,4 +1,4 @@
-"""Read a Label Studio labeling config: its control tags, object tags and labels.
+"""Read a Label Studio labeling config: its control tags, object tags and labels, with positions.
 
 Shared with the mlgen generator, which checks specs with this very parser, so it imports nothing
 beyond the standard library and defusedxml.
@@ -6,17 +6,18 @@ beyond the standard library and defusedxml.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import xml.sax
 from dataclasses import dataclass, field
+from typing import Any
 
+import defusedxml.sax
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
 # Tags that display task data (value="$field") and that a control tag can point at with toName.
 OBJECT_TAGS = frozenset(
     {
         "Text", "HyperText", "Paragraphs", "Table", "Image", "Audio", "AudioPlus", "Video",
-        "TimeSeries", "List", "Ranker", "Pdf", "Markdown", "Chat",
+        "TimeSeries", "List", "Pdf", "Markdown", "Chat",
     }
 )
 # Tags that hold an annotation result; the key of each in a result is its lowercase name.
@@ -28,16 +29,17 @@ CONTROL_TAGS = frozenset(
         "Number", "Rating", "Taxonomy", "Pairwise", "Relations", "DateTime", "Ranker",
     }
 )
-# Control tags whose labels are given by child tags, and the name of that child tag.
+# Control tags whose labels are given by child tags other than <Label>.
 LABEL_CHILD = {"Choices": "Choice", "Taxonomy": "Choice"}
 
 
 class LabelConfigError(ValueError):
     """The labeling config is not well-formed XML, or is unsafe to parse."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
         super().__init__(message)
         self.line = line
+        self.column = column
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class ObjectTag:
     tag: str
     name: str
     value: str  # the value attribute, e.g. "$text"
+    line: int = 1  # where the tag starts in the XML, 1-based
+    column: int = 1
 
     @property
     def field(self) -> str | None:
@@ -59,6 +63,8 @@ class ControlTag:
     to_names: tuple[str, ...]
     labels: tuple[str, ...]
     choice: str = "single"
+    line: int = 1
+    column: int = 1
 
     @property
     def type(self) -> str:
@@ -73,50 +79,84 @@ class LabelConfig:
     data_refs: frozenset[str] = frozenset()  # every $field the config shows anywhere
 
 
-def parse_label_config(xml: str) -> LabelConfig:
-    """Parse labeling-config XML; raise LabelConfigError with a line number when it is bad."""
+def parse_label_config(xml_text: str) -> LabelConfig:
+    """Parse labeling-config XML; raise LabelConfigError, with its position, when it is bad.
+
+    defusedxml refuses entity declarations and external references, so a config cannot make
+    the parser expand a billion laughs or read a local file.
+    """
+    collector = _Collector()
     try:
-        root = fromstring(xml)
+        defusedxml.sax.parseString(xml_text.encode("utf-8"), collector)
     except DefusedXmlException as exc:
-        raise LabelConfigError(f"refusing unsafe XML ({type(exc).__name__}): {exc}") from None
-    except ET.ParseError as exc:
-        line = exc.position[0] if exc.position else None
-        raise LabelConfigError(f"labeling config is not valid XML: {exc}", line) from None
-    if root.tag != "View":
-        raise LabelConfigError(f"the labeling config's root tag must be <View>, not <{root.tag}>", 1)
+        raise LabelConfigError(
+            f"refusing unsafe XML: {type(exc).__name__} (entity declarations and external "
+            "references are not allowed)", *collector.position()
+        ) from None
+    except xml.sax.SAXParseException as exc:
+        raise LabelConfigError(
+            f"labeling config is not valid XML: {exc.getMessage()}",
+            exc.getLineNumber() or 1, (exc.getColumnNumber() or 0) + 1,
+        ) from None
+    return LabelConfig(collector.controls, collector.objects, frozenset(collector.refs))
 
-    controls: dict[str, ControlTag] = {}
-    objects: dict[str, ObjectTag] = {}
-    refs: set[str] = set()
-    for element in root.iter():
-        value = element.get("value", "")
+
+class _Collector(xml.sax.ContentHandler):
+    """Gathers control and object tags, their labels and every $field, with positions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: dict[str, ControlTag] = {}
+        self.objects: dict[str, ObjectTag] = {}
+        self.refs: set[str] = set()
+        self._depth = 0
+        self._open: list[dict[str, Any]] = []  # control tags being read, innermost last
+        self._locator: Any = None
+
+    def setDocumentLocator(self, locator: Any) -> None:
+        self._locator = locator
+
+    def position(self) -> tuple[int, int]:
+        """Where the parser is now, 1-based."""
+        if self._locator is None:
+            return 1, 1
+        return self._locator.getLineNumber() or 1, (self._locator.getColumnNumber() or 0) + 1
+
+    def startElement(self, tag: str, attrs: Any) -> None:
+        line, column = self._locator.getLineNumber(), self._locator.getColumnNumber() + 1
+        if self._depth == 0 and tag != "View":
+            raise LabelConfigError(f"the labeling config's root tag must be <View>, not <{tag}>", line, column)
+        self._depth += 1
+        value = attrs.get("value", "")
         if value.startswith("$") and len(value) > 1:
-            refs.add(value[1:])
-        name = element.get("name")
-        if not name:
-            continue
-        if element.tag in OBJECT_TAGS and element.tag not in CONTROL_TAGS:
-            objects[name] = ObjectTag(element.tag, name, value)
-        elif element.tag in CONTROL_TAGS:
-            to_names = tuple(t.strip() for t in element.get("toName", "").split(",") if t.strip())
-            controls[name] = ControlTag(
-                tag=element.tag,
-                name=name,
-                to_names=to_names,
-                labels=_labels(element),
-                choice=element.get("choice", "single"),
-            )
-    return LabelConfig(controls=controls, objects=objects, data_refs=frozenset(refs))
+            self.refs.add(value[1:])
+        for control in self._open:
+            if tag == LABEL_CHILD.get(control["tag"], "Label"):
+                label = attrs.get("value", attrs.get("alias"))
+                if label is not None and label not in control["labels"]:
+                    control["labels"].append(label)
+        name = attrs.get("name")
+        if tag in CONTROL_TAGS:
+            self._open.append({"tag": tag, "attrs": dict(attrs), "labels": [], "line": line,
+                               "column": column, "depth": self._depth})
+        elif name and tag in OBJECT_TAGS:
+            self.objects[name] = ObjectTag(tag, name, value, line, column)
 
-
-def _labels(control: ET.Element) -> tuple[str, ...]:
-    child = LABEL_CHILD.get(control.tag, "Label")
-    labels: list[str] = []
-    for element in control.iter(child):
-        value = element.get("value", element.get("alias"))
-        if value is not None and value not in labels:
-            labels.append(value)
-    return tuple(labels)
+    def endElement(self, tag: str) -> None:
+        if self._open and self._open[-1]["depth"] == self._depth:
+            control = self._open.pop()
+            attrs = control["attrs"]
+            if attrs.get("name"):
+                self.controls[attrs["name"]] = ControlTag(
+                    tag=control["tag"],
+                    name=attrs["name"],
+                    to_names=tuple(t.strip() for t in attrs.get("toName", "").split(",") if t.strip()),
+                    labels=tuple(control["labels"]),
+                    choice=attrs.get("choice", "single"),
+                    line=control["line"],
+                    column=control["column"],
+                )
+        self._depth -= 1
 
 
 def find_target(config: LabelConfig, target: str | None) -> ControlTag:
