@@ -1,0 +1,32 @@
+"""Pins that must agree across the files that state them."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from helpers import REPO, TEMPLATE_PROJECT
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        match = re.match(r"^\s*([A-Za-z0-9_.-]+)==([^\s;#]+)", line)
+        if match:
+            found[match.group(1).lower().replace("_", "-")] = match.group(2)
+    return found
+
+
+def test_every_dependency_is_pinned_exactly():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"] + sum(project["optional-dependencies"].values(), []):
+        assert "==" in spec, spec
+
+
+def test_the_test_extra_pins_the_runtime_as_generated_projects_do():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    ours = pins(project["dependencies"] + project["optional-dependencies"]["test"])
+    runtime = pins((TEMPLATE_PROJECT / "requirements.txt").read_text().splitlines())
+    shared = set(ours) & set(runtime)
+    assert {"bottle", "huey", "skops", "sqlite-utils", "waitress", "scikit-learn"} <= shared
+    assert {name: ours[name] for name in shared} == {name: runtime[name] for name in shared}
