@@ -1,0 +1,129 @@
+"""Write a starter backend.yaml from a Label Studio labeling config (and, for tabular data,
+a sample of tasks to infer the fields' types from)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import MlgenError
+from .resources import schema_path
+from .runtime import runtime_module
+
+TEXT_OBJECTS = {"Text", "HyperText", "Paragraphs", "Markdown"}
+SAMPLE_SIZE = 500
+
+
+def starter_spec(config_path: Path, output: Path, tasks_path: Path | None = None) -> str:
+    """The text of a valid starter spec for the config at `config_path`, to be written at `output`."""
+    labelconfig = runtime_module("labelconfig")
+    try:
+        config = labelconfig.parse_label_config(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MlgenError(f"cannot read {config_path}: {exc}") from None
+    except labelconfig.LabelConfigError as exc:
+        raise MlgenError(f"{config_path}:{exc.line}:{exc.column}: {exc}") from None
+    candidates = [c for c in config.controls.values() if c.tag == "Choices" and c.choice == "single"]
+    if not candidates:
+        raise MlgenError(f"{config_path} has no single-choice <Choices>; mlgen predicts those")
+    target = candidates[0]
+    obj = config.objects.get(target.to_names[0]) if target.to_names else None
+    if obj is None or obj.field is None:
+        raise MlgenError(f"<Choices name=\"{target.name}\"> does not point at an object tag that shows a $field")
+    if obj.tag in TEXT_OBJECTS:
+        features = [{"field": obj.field, "type": "text"}]
+    elif tasks_path is None:
+        raise MlgenError(f"'{obj.field}' is shown by a <{obj.tag}>: give --tasks tasks.json so mlgen can "
+                         "read which keys it holds and their types")
+    else:
+        features = infer_features(obj.field, _load_tasks(tasks_path))
+    return _render(config_path, output, target, features)
+
+
+def infer_features(field: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Features for the keys of an object-valued field, typed from the values seen in tasks."""
+    values: dict[str, list[Any]] = {}
+    for task in tasks[:SAMPLE_SIZE]:
+        data = task.get("data", task) if isinstance(task, dict) else None
+        item = data.get(field) if isinstance(data, dict) else None
+        if isinstance(item, dict):
+            for key, value in item.items():
+                values.setdefault(key, []).append(value)
+    if not values:
+        raise MlgenError(f"no task in the sample has an object in '{field}'")
+    features = []
+    for key, seen in values.items():
+        present = [v for v in seen if v is not None and v != ""]
+        if not present or any(isinstance(v, (dict, list)) for v in present):
+            continue
+        kind = "number" if all(_is_number(v) for v in present) else (
+            "category" if len(set(map(str, present))) <= max(20, len(present) // 10) else "text")
+        features.append({"field": f"{field}.{key}", "type": kind})
+    if not features:
+        raise MlgenError(f"no key of '{field}' holds numbers or strings")
+    return features
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _load_tasks(path: Path) -> list[dict[str, Any]]:
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MlgenError(f"cannot read tasks from {path}: {exc}") from None
+    if not isinstance(tasks, list):
+        raise MlgenError(f"{path} is not a list of tasks (Label Studio's JSON import format)")
+    return tasks
+
+
+def _q(value: str) -> str:
+    """A YAML scalar for any string: JSON's double-quoted form is valid YAML."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _render(config_path: Path, output: Path, target: Any, features: list[dict[str, Any]]) -> str:
+    base = output.resolve().parent
+    text = all(f["type"] == "text" for f in features)
+    name = "".join(c if c.isalnum() else "-" for c in target.name.lower()).strip("-")[:40] or "backend"
+    if not name[0].isalpha():
+        name = "b-" + name
+    lines = [
+        f"# yaml-language-server: $schema={os.path.relpath(schema_path(), base)}",
+        "version: 1",
+        f"name: {_q(name)}",
+        f"description: {_q('Predicts ' + target.name + ' (' + ', '.join(target.labels) + ').')}",
+        f"labeling_config: {_q(os.path.relpath(config_path.resolve(), base))}",
+        f"target: {_q(target.name)}",
+        "",
+        "features:",
+    ]
+    for feature in features:
+        lines.append(f"  - field: {_q(feature['field'])}")
+        lines.append(f"    type: {feature['type']}")
+        if feature["type"] == "text":
+            lines += ["    analyzer: char_wb       # character n-grams: learn from few annotations",
+                      "    ngram_range: [2, 5]", "    sublinear_tf: true"]
+        elif feature["type"] == "number":
+            lines += ["    impute: median", "    scale: standard"]
+    lines += ["", "model:"]
+    if text:
+        lines += ["  class: SGDClassifier        # logistic regression fitted by SGD: fast to retrain",
+                  "  params:", "    loss: log_loss", "    alpha: 0.0001"]
+    else:
+        lines += ["  class: LogisticRegression", "  params:", "    max_iter: 1000"]
+    lines += [
+        "", "training:", "  min_annotations: 10", "  retrain_every: 5", "  debounce_seconds: 2",
+        "", "active_learning:", "  strategy: least_confidence",
+        "", "server:", "  port: 9090", "",
+    ]
+    return "\n".join(lines)
