@@ -60,6 +60,12 @@ class Context:
 
 
 CHECKS: list[Callable[[Context], None]] = []
+PROBA_HINTS = {
+    "SGDClassifier": "set params.loss to log_loss (logistic regression) or modified_huber",
+    "SVC": "probability=True is deprecated in scikit-learn 1.9; use LogisticRegression, or "
+           "SGDClassifier with loss: log_loss, for a linear model with probabilities",
+    "LinearSVC": "use LogisticRegression, or SGDClassifier with loss: log_loss: linear models with probabilities",
+}
 
 
 def check(fn: Callable[[Context], None]) -> Callable[[Context], None]:
@@ -113,8 +119,10 @@ def target(ctx: Context) -> None:
         control = labelconfig.find_target(ctx.config, name)
     except LookupError as exc:
         close = difflib.get_close_matches(name or "", list(ctx.config.controls), n=1)
-        ctx.report(("target",) if name else (), "unknown-target", str(exc),
-                   f"did you mean '{close[0]}'?" if close else None, at_key=name is None)
+        choices = [c.name for c in ctx.config.controls.values() if c.tag == "Choices"]
+        hint = (f"did you mean '{close[0]}'?" if close else
+                f"add target: {choices[0]}" if name is None and choices else None)
+        ctx.report(("target",) if name else (), "unknown-target", str(exc), hint, at_key=name is None)
         return
 
     def report(code: str, message: str, hint: str | None = None) -> None:
@@ -176,9 +184,11 @@ def estimator(ctx: Context) -> None:
     if any(p.code in ("invalid-param", "unknown-param") for p in ctx.problems):
         return
     if not hasattr(cls(**params), "predict_proba"):
+        hint = PROBA_HINTS.get(cls.__name__, "use LogisticRegression, a naive Bayes model, "
+                                             "SGDClassifier with loss: log_loss, or a tree ensemble")
         ctx.report(("model", "class"), "no-predict-proba",
-                   f"{cls.__name__} with these params has no predict_proba, which scores need",
-                   "use LogisticRegression, a naive Bayes model, SGDClassifier with loss: log_loss, or a tree ensemble")
+                   f"{cls.__name__} with these params has no predict_proba, which the active-learning "
+                   "score needs", hint)
         return
     ctx.estimator = cls
 

@@ -128,7 +128,7 @@ def load_spec_text(text: str, path: Path) -> tuple[LoadedSpec | None, list[Probl
     finally:
         loader.dispose()
     if data is None:
-        return None, [Problem(name, 1, 1, "error", "empty", "the spec is empty", "start from `mlgen schema` or a sample")]
+        return None, [Problem(name, 1, 1, "error", "empty", "the spec is empty", "start from `mlgen init --from-config labeling_config.xml`, or copy a sample")]
     if not isinstance(data, dict):
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
         return None, [Problem(name, line, column, "error", "not-a-mapping",

@@ -10,6 +10,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from .checks import run_checks
+from . import __version__
 from .loader import LoadedSpec, load_spec_file
 from .problems import Problem
 from .resources import load_schema
@@ -43,7 +44,9 @@ def schema_problems(loaded: LoadedSpec) -> list[Problem]:
     problems = []
     for error in _validator().iter_errors(loaded.data):
         for leaf in _leaves(error):
-            problems.append(_to_problem(loaded, leaf))
+            problem = _to_problem(loaded, leaf)
+            if problem is not None:
+                problems.append(problem)
     return sorted(set(problems))
 
 
@@ -54,7 +57,8 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     return [error]
 
 
-def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem:
+def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem | None:
+    """The error as a positioned Problem; None when another error already says it."""
     path = tuple(error.absolute_path)
     where = _dotted(path) or "the spec"
     hint = None
@@ -69,6 +73,8 @@ def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem:
         path, at_key = (*path, key), True
     elif "propertyNames" in error.absolute_schema_path:
         # A feature option that its type does not take: the error is about the key's name.
+        if error.instance not in load_schema()["definitions"]["feature"]["properties"]:
+            return None  # an unknown key: additionalProperties reports it, with a did-you-mean
         feature = loaded.data
         for step in path:
             feature = feature[step]
@@ -79,6 +85,9 @@ def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem:
         code = "schema-propertynames"
     elif error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
+        given = [str(k) for k in error.instance] if isinstance(error.instance, dict) else []
+        if difflib.get_close_matches(missing, given, n=1, cutoff=0.8):
+            return None  # a misspelt key: its unknown-key problem says "did you mean"
         message = f"{where} is missing the required key '{missing}'"
         at_key = True
     elif error.validator == "enum":
@@ -87,10 +96,11 @@ def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem:
         hint = _did_you_mean(str(error.instance), options)
     elif error.validator == "const":
         message = f"{where} must be {error.validator_value!r}; got {error.instance!r}"
-        if path == ("version",) and isinstance(error.instance, int) and error.instance > 1:
-            hint = "this spec needs a newer mlgen"
+        if path == ("version",) and isinstance(error.instance, int) and error.instance > error.validator_value:
+            message = f"this spec is version {error.instance}; mlgen {__version__} reads version {error.validator_value}"
+            hint = f"this spec needs a newer mlgen than {__version__}: pip install --upgrade mlgen"
     elif error.validator == "type":
-        message = f"{where} must be of type {_types(error.validator_value)}; got {_describe(error.instance)}"
+        message = f"{where} must be a {_types(error.validator_value)}; got {_describe(error.instance)}"
         wants_bool = "boolean" in (error.validator_value if isinstance(error.validator_value, list) else [error.validator_value])
         if wants_bool and isinstance(error.instance, str) and error.instance.lower() in {"yes", "no", "on", "off", "y", "n"}:
             hint = "write true or false: YAML 1.2 reads yes/no/on/off as strings"
@@ -115,8 +125,12 @@ def _dotted(path: tuple[Any, ...]) -> str:
     return text
 
 
+TYPE_NAMES = {"object": "mapping", "array": "list", "integer": "whole number"}
+
+
 def _types(value: Any) -> str:
-    return " or ".join(value) if isinstance(value, list) else str(value)
+    names = value if isinstance(value, list) else [value]
+    return " or ".join(TYPE_NAMES.get(n, n) for n in names)
 
 
 def _describe(value: Any) -> str:

@@ -32,7 +32,7 @@ def test_invalid(path):
     for case_file in (path, path.with_suffix(".xml")):
         if not case_file.exists():
             continue
-        for number, line in enumerate(case_file.read_text().splitlines(), start=1):
+        for number, line in enumerate(case_file.read_text(errors="replace").splitlines(), start=1):
             for severity, at, code in MARK.findall(line):
                 expected.add((case_file.name, int(at or number), "error" if severity == "E" else "warning", code))
     assert expected, f"{path.name} marks no expected problem"
