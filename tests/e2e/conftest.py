@@ -1,33 +1,15 @@
-"""End-to-end fixtures: a venv for generated projects, made once per checkout and keyed by
-their pinned requirements."""
+"""End-to-end fixtures."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO, TEMPLATE_PROJECT
-
-CACHE = Path(os.environ.get("MLGEN_CACHE", REPO / ".cache"))
+import helpers
 
 
 @pytest.fixture(scope="session")
 def runtime_python() -> Path:
-    """A venv with the generated projects' pinned requirements, reused while they are unchanged."""
-    requirements = [TEMPLATE_PROJECT / "requirements.txt", TEMPLATE_PROJECT / "requirements-test.txt"]
-    key = hashlib.sha256(b"".join(p.read_bytes() for p in requirements)).hexdigest()[:12]
-    venv = CACHE / f"runtime-venv-{key}"
-    python = venv / "bin" / "python"
-    if not (venv / ".complete").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        args = [str(python), "-m", "pip", "install", "-q"]
-        for path in requirements:
-            args += ["-r", str(path)]
-        subprocess.run(args, check=True)
-        (venv / ".complete").touch()
-    return python
+    """A venv with the generated projects' pinned requirements (see helpers.runtime_python)."""
+    return helpers.runtime_python()

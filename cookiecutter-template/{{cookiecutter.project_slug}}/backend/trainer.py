@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import time
 from collections import Counter
@@ -53,6 +55,8 @@ def train_project(service: Service, project: str, trigger: str) -> dict[str, Any
         store.end_run(run_id, "failed", time.perf_counter() - started, n_annotations, detail=detail)
         log.exception("project %s: training failed; still serving the previous model", project)
         return {"status": "failed", "detail": detail}
+    finally:
+        release_memory()
     duration = time.perf_counter() - started
     store.end_run(run_id, "succeeded", duration, n_annotations, version=version)
     log.info("project %s: trained %s on %d annotations in %.2fs %s",
@@ -96,3 +100,13 @@ def fit_and_measure(spec: dict[str, Any], rows: list[list[Any]], labels: list[st
         )
     model = build_model(spec).fit(rows_to_matrix(rows), np.asarray(labels))
     return model, metrics
+
+
+def release_memory() -> None:
+    """Give the heap that a training freed back to the system (glibc keeps it otherwise), so
+    a long-running service does not sit at its training peak."""
+    name = ctypes.util.find_library("c")
+    try:
+        getattr(ctypes.CDLL(name), "malloc_trim")(0)
+    except (OSError, AttributeError, TypeError):
+        pass  # not glibc: nothing to do
