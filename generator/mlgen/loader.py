@@ -108,7 +108,13 @@ def load_spec_file(path: str | Path) -> tuple[LoadedSpec | None, list[Problem]]:
 
 def load_spec_text(text: str, path: Path) -> tuple[LoadedSpec | None, list[Problem]]:
     name = str(path)
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return None, [Problem(name, line, column, "error", "yaml-syntax",
+                              f"invalid YAML: character {chr(exc.character)!r} is not allowed in YAML")]
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
