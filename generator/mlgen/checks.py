@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .estimators import find_classifier, param_problems, required_params
+from .estimators import find_classifier, has_predict_proba, param_problems, required_params
 from .loader import JsonPath, LoadedSpec
 from .problems import Problem
 from .runtime import runtime_module
@@ -183,7 +183,7 @@ def estimator(ctx: Context) -> None:
         ctx.report(path, code, message, param_hint, at_key=code == "unknown-param")
     if any(p.code in ("invalid-param", "unknown-param") for p in ctx.problems):
         return
-    if not hasattr(cls(**params), "predict_proba"):
+    if not has_predict_proba(cls, params):
         hint = PROBA_HINTS.get(cls.__name__, "use LogisticRegression, a naive Bayes model, "
                                              "SGDClassifier with loss: log_loss, or a tree ensemble")
         ctx.report(("model", "class"), "no-predict-proba",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import json
 import warnings
 from functools import cache
 from typing import Any
@@ -30,11 +31,27 @@ def estimator_path(cls: type) -> str:
     return f"{module}.{cls.__name__}"
 
 
+# Where scikit-learn's classifiers live: looked in first, so that a run need not import every
+# scikit-learn module (all_estimators does, which takes half a second) unless a name is wrong.
+COMMON_MODULES = (
+    "sklearn.linear_model", "sklearn.naive_bayes", "sklearn.ensemble", "sklearn.svm", "sklearn.tree",
+    "sklearn.neighbors", "sklearn.neural_network", "sklearn.discriminant_analysis", "sklearn.dummy",
+)
+
+
+@cache
 def find_classifier(name: str) -> tuple[type | None, str | None]:
     """The classifier a spec names, or (None, a did-you-mean hint)."""
-    short = name.rsplit(".", 1)[-1]
+    module_name, _, short = name.rpartition(".")
+    for module in (module_name,) if module_name else COMMON_MODULES:
+        try:
+            cls = getattr(importlib.import_module(module), short, None)
+        except ImportError:
+            break
+        if isinstance(cls, type) and _is_public_classifier(short, cls):
+            return cls, None
     cls = classifiers().get(short)
-    if cls is not None and "." in name and estimator_path(cls) != name and cls.__module__ + "." + short != name:
+    if cls is not None and module_name:
         return None, f"scikit-learn's {short} is {estimator_path(cls)}"
     if cls is not None:
         return cls, None
@@ -43,6 +60,13 @@ def find_classifier(name: str) -> tuple[type | None, str | None]:
                   "see `sklearn.utils.all_estimators(type_filter='classifier')`")
 
 
+def _is_public_classifier(short: str, cls: type) -> bool:
+    """Whether all_estimators would list `cls` as a classifier."""
+    public = not short.startswith("_") and cls.__module__.startswith("sklearn.")
+    return public and issubclass(cls, ClassifierMixin) and not inspect.isabstract(cls)
+
+
+@cache
 def required_params(cls: type) -> list[str]:
     """Constructor parameters without a default (meta-estimators' `estimator`, say)."""
     return [
@@ -53,7 +77,30 @@ def required_params(cls: type) -> list[str]:
 
 def param_problems(cls: type, params: dict[str, Any]) -> list[tuple[str | None, str, str, str | None]]:
     """(param or None, code, message, hint) for every parameter the estimator rejects."""
-    valid = sorted(cls().get_params(deep=False)) if not required_params(cls) else []
+    return list(_param_problems(cls, _key(params)))
+
+
+def has_predict_proba(cls: type, params: dict[str, Any]) -> bool:
+    """Whether the estimator, so configured, offers predict_proba (SVC and SGD depend on params)."""
+    return _has_predict_proba(cls, _key(params))
+
+
+# Specs in one run tend to share estimators and params: check each combination once.
+def _key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=repr)
+
+
+@cache
+def _has_predict_proba(cls: type, key: str) -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return hasattr(cls(**json.loads(key)), "predict_proba")
+
+
+@cache
+def _param_problems(cls: type, key: str) -> tuple[tuple[str | None, str, str, str | None], ...]:
+    params = json.loads(key)
+    valid = _param_names(cls)
     problems: list[tuple[str | None, str, str, str | None]] = []
     unknown = [p for p in params if p not in valid]
     for name in unknown:
@@ -61,7 +108,7 @@ def param_problems(cls: type, params: dict[str, Any]) -> list[tuple[str | None, 
         hint = f"did you mean '{close[0]}'?" if close else f"{cls.__name__} takes: {', '.join(valid)}"
         problems.append((name, "unknown-param", f"{cls.__name__} has no parameter '{name}'", hint))
     if unknown:
-        return problems
+        return tuple(problems)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -72,4 +119,9 @@ def param_problems(cls: type, params: dict[str, Any]) -> list[tuple[str | None, 
             problems.append((name, "invalid-param", text, None))
         except (TypeError, ValueError) as exc:
             problems.append((None, "invalid-param", f"{cls.__name__} rejects these params: {exc}", None))
-    return problems
+    return tuple(problems)
+
+
+@cache
+def _param_names(cls: type) -> list[str]:
+    return sorted(cls().get_params(deep=False)) if not required_params(cls) else []

@@ -17,6 +17,7 @@ import yaml
 from .problems import Problem
 
 MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 50  # a spec nests 5 levels deep; far deeper input is refused before anything recurses
 JsonPath = tuple[str | int, ...]
 
 
@@ -49,8 +50,12 @@ class _DuplicateKeyError(yaml.MarkedYAMLError):
     pass
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans and floats, and duplicate keys refused."""
+# libyaml's parser when PyYAML has it (about five times faster); both keep node positions.
+_SafeLoader: Any = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc, valid-type]
+    """A safe loader with YAML 1.2 booleans and floats, and duplicate keys refused."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Node] = {}
@@ -108,16 +113,18 @@ def load_spec_file(path: str | Path) -> tuple[LoadedSpec | None, list[Problem]]:
 
 def load_spec_text(text: str, path: Path) -> tuple[LoadedSpec | None, list[Problem]]:
     name = str(path)
+    loader = None
     try:
         loader = _Loader(text)
+        node = loader.get_single_node()
+        deepest = _too_deep(node) if node is not None else None
+        data = loader.construct_document(node) if node is not None and deepest is None else None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        character = chr(exc.character) if isinstance(exc.character, int) else text[exc.position:exc.position + 1]
         return None, [Problem(name, line, column, "error", "yaml-syntax",
-                              f"invalid YAML: character {chr(exc.character)!r} is not allowed in YAML")]
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+                              f"invalid YAML: character {character!r} is not allowed in YAML")]
     except _DuplicateKeyError as exc:
         mark = exc.problem_mark
         return None, [Problem(name, mark.line + 1, mark.column + 1, "error", "duplicate-key", str(exc.problem))]
@@ -132,7 +139,11 @@ def load_spec_text(text: str, path: Path) -> tuple[LoadedSpec | None, list[Probl
     except RecursionError:
         return None, [Problem(name, 1, 1, "error", "too-deep", "the spec is nested too deeply to read")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+    if deepest is not None:
+        return None, [Problem(name, deepest.start_mark.line + 1, deepest.start_mark.column + 1, "error", "too-deep",
+                              f"the spec nests more than {MAX_DEPTH} levels deep")]
     if data is None:
         return None, [Problem(name, 1, 1, "error", "empty", "the spec is empty", "start from `mlgen init --from-config labeling_config.xml`, or copy a sample")]
     if not isinstance(data, dict):
@@ -148,7 +159,7 @@ def _index(node: yaml.Node, path: JsonPath, key_node: yaml.Node, out: dict[JsonP
     out[path] = Position(
         node.start_mark.line + 1, node.start_mark.column + 1,
         key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-        node.style if isinstance(node, yaml.ScalarNode) else None,
+        (node.style or None) if isinstance(node, yaml.ScalarNode) else None,
     )
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
@@ -170,7 +181,7 @@ def _boolean_like(node: yaml.Node, name: str) -> list[Problem]:
     while stack:
         current = stack.pop()
         if isinstance(current, yaml.ScalarNode):
-            if current.style is None and current.value.lower() in YAML11_BOOLEANS:
+            if not current.style and current.value.lower() in YAML11_BOOLEANS:
                 found.append(Problem(
                     name, current.start_mark.line + 1, current.start_mark.column + 1, "warning",
                     "yaml-boolean-like", f"'{current.value}' is a string in YAML 1.2 but a boolean in YAML 1.1",
@@ -181,3 +192,17 @@ def _boolean_like(node: yaml.Node, name: str) -> list[Problem]:
         elif isinstance(current, yaml.SequenceNode):
             stack.extend(current.value)
     return found
+
+
+def _too_deep(root: yaml.Node) -> yaml.Node | None:
+    """The first node nested deeper than MAX_DEPTH, found without recursion."""
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, depth + 1) for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, depth + 1) for n in node.value)
+    return None
