@@ -17,7 +17,7 @@ def normalize(loaded: LoadedSpec) -> dict[str, Any]:
     """The spec as the generated service reads it. Assumes the spec passed validation."""
     schema = load_schema()
     spec = copy.deepcopy(loaded.data)
-    for key in ("training", "active_learning", "server"):
+    for key in ("training", "evaluation", "promotion", "active_learning", "server"):
         spec[key] = _with_defaults(spec.get(key, {}), _resolve(schema, schema["properties"][key]), schema)
     spec.setdefault("description", "")
     feature_schema = schema["definitions"]["feature"]

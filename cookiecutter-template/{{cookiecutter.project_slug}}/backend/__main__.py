@@ -1,4 +1,5 @@
-"""Command line: python -m backend serve | worker | train | versions."""
+"""Command line: python -m backend serve | worker | train | versions | show | rollback | backfill |
+import-export | autolabel."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 # One BLAS thread unless the environment says otherwise, set before numpy loads: the models are
 # small, so threads only add overhead (a reference training on 800 texts took 381 ms with two
@@ -15,11 +19,12 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from .spec import SpecError  # noqa: E402
+from .sync import SYNC_COMMANDS, add_sync_commands  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="serve the HTTP API, with the training worker unless --no-worker")
     serve.add_argument("--host", help="bind address (default: $HOST, else the spec's server.host)")
     serve.add_argument("--port", type=int, help="port (default: $PORT, else the spec's server.port)")
@@ -27,13 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("worker", help="run only the training worker")
     train = sub.add_parser("train", help="train a project now, in this process")
     train.add_argument("project", help="Label Studio project id")
-    versions = sub.add_parser("versions", help="list trained model versions")
+    versions = sub.add_parser("versions", help="list model versions with their status and metrics")
     versions.add_argument("project", nargs="?", help="only this project")
+    show = sub.add_parser("show", help="show one model version in full")
+    show.add_argument("version")
+    rollback = sub.add_parser("rollback", help="serve an earlier kept version again")
+    rollback.add_argument("project", help="Label Studio project id")
+    rollback.add_argument("version", nargs="?", help="the version to serve (default: the one served before)")
+    add_sync_commands(sub)
     args = parser.parse_args(argv)
 
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
         stream=sys.stdout,
     )
     if args.command == "serve":
@@ -48,25 +59,90 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.command in ("serve", "worker", "train"):
+        log_training_to(service.settings.model_dir / "training.log")
+    return COMMANDS[args.command](service, args)
 
-    if args.command == "serve":
-        from .server import serve as run_server
 
-        run_server(service, with_worker=not args.no_worker)
-    elif args.command == "worker":
-        from .server import work
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-        work(service)
-    elif args.command == "train":
-        from .trainer import train_project
 
-        service.store.mark_pending(args.project, "cli")
-        outcome = train_project(service, args.project, "cli")
-        print(json.dumps(outcome, indent=2))
-        return 0 if outcome["status"] == "succeeded" else 1
-    else:
-        print(json.dumps(service.store.versions(args.project), indent=2))
+def log_training_to(path: Path) -> None:
+    """Training logs go to the state directory too, where they outlive the console."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    for name in ("backend.trainer", "backend.queue"):
+        logging.getLogger(name).addHandler(handler)
+
+
+def run_serve(service: Any, args: argparse.Namespace) -> int:
+    from .server import serve
+
+    serve(service, with_worker=not args.no_worker)
     return 0
+
+
+def run_worker(service: Any, args: argparse.Namespace) -> int:
+    from .server import work
+
+    work(service)
+    return 0
+
+
+def run_train(service: Any, args: argparse.Namespace) -> int:
+    from .trainer import train_project
+
+    service.store.mark_pending(args.project, "cli")
+    outcome = train_project(service, args.project, "cli")
+    print(json.dumps(outcome, indent=2))
+    return 0 if outcome["status"] == "succeeded" else 1
+
+
+def run_versions(service: Any, args: argparse.Namespace) -> int:
+    rows = service.store.versions(args.project)
+    if not rows:
+        print("no trained version yet")
+        return 0
+    print(f"{'project':8} {'version':40} {'status':11} {'kind':12} {'annotations':>11}  metric / reason")
+    for row in rows:
+        metric = row["metrics"].get("f1_macro", row["metrics"].get("prequential_accuracy", "-"))
+        print(f"{row['project']:8} {row['version']:40} {row['status']:11} {row['kind']:12} "
+              f"{row['n_annotations']:>11}  {metric}  {row['reason']}{'' if row['path'] else '  (file pruned)'}")
+    return 0
+
+
+def run_show(service: Any, args: argparse.Namespace) -> int:
+    record = service.store.version(args.version)
+    if record is None:
+        print(f"error: no version {args.version}", file=sys.stderr)
+        return 1
+    print(json.dumps(record, indent=2))
+    return 0
+
+
+def run_rollback(service: Any, args: argparse.Namespace) -> int:
+    from .registry import ModelLoadError
+
+    version = args.version
+    if version is None:
+        earlier = [v for v in service.store.versions(args.project) if v["status"] == "superseded" and v["path"]]
+        if not earlier:
+            print(f"error: project {args.project} has no earlier version kept", file=sys.stderr)
+            return 1
+        version = earlier[-1]["version"]
+    try:
+        service.registry.activate(args.project, version)
+    except (LookupError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"project {args.project} now serves {version}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
+    "serve": run_serve, "worker": run_worker, "train": run_train, "versions": run_versions,
+    "show": run_show, "rollback": run_rollback, **SYNC_COMMANDS,
+}
 
 
 if __name__ == "__main__":

@@ -142,10 +142,30 @@ def create_app(service: Service) -> bottle.Bottle:
 
     @route("GET", "/versions")
     def versions() -> dict[str, Any]:
-        projects = {row["project"]: row["version"] for row in service.store.projects()}
+        """Label Studio reads `versions` (names); `current` and `details` are for people."""
         untrained = untrained_version(service.spec["name"])
-        names = [untrained] + [v["version"] for v in service.store.versions()]
-        return {"versions": names, "current": {p: v or untrained for p, v in projects.items()}}
+        details = [_public(v) for v in service.store.versions()]
+        return {
+            "versions": [untrained] + [v["version"] for v in details],
+            "current": {row["project"]: row["version"] or untrained for row in service.store.projects()},
+            "details": details,
+        }
+
+    @route("POST", "/versions/activate")
+    def activate() -> dict[str, Any]:
+        """Serve a kept version: roll back, or accept a model the promotion gate rejected."""
+        body = json_body()
+        project = project_key(body.get("project"))
+        version = body.get("version")
+        if project is None or not isinstance(version, str):
+            raise ApiError(400, "the body needs 'project' and 'version'")
+        try:
+            service.registry.activate(project, version)
+        except LookupError as exc:
+            raise ApiError(404, str(exc)) from None
+        except ModelLoadError as exc:
+            raise ApiError(409, str(exc)) from None
+        return {"project": project, "model_version": service.registry.served_version(project)}
 
     @route("GET", "/metrics")
     def metrics() -> dict[str, Any]:
@@ -172,6 +192,12 @@ def create_app(service: Service) -> bottle.Bottle:
 
     app.default_error_handler = not_found  # 404, 405, and anything Bottle itself rejects
     return app
+
+
+def _public(version: dict[str, Any]) -> dict[str, Any]:
+    keys = ("version", "project", "status", "kind", "created_at", "trigger", "reason", "n_annotations",
+            "duration_s", "metrics", "libraries")
+    return {**{k: version[k] for k in keys}, "kept": version["path"] is not None}
 
 
 def config_problems(service: Service, schema: str) -> list[str]:

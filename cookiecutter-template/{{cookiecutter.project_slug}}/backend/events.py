@@ -7,10 +7,12 @@ store's size, and training runs on the queue.
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from .features import BadTaskError, read_row
 from .queue import request_training
+from .sync import backfilled
 
 if TYPE_CHECKING:
     from .service import Service
@@ -23,6 +25,12 @@ TRAINING_ACTIONS = (*ANNOTATION_ACTIONS, "ANNOTATIONS_DELETED", "START_TRAINING"
 
 class PayloadError(ValueError):
     """A webhook payload that does not have the shape Label Studio sends."""
+
+
+def can_backfill() -> bool:
+    """Whether Label Studio's API is configured, so annotations made before the backend was
+    connected can be pulled."""
+    return bool(os.environ.get("LABEL_STUDIO_URL") and os.environ.get("LABEL_STUDIO_API_KEY"))
 
 
 def project_key(value: Any) -> str | None:
@@ -45,7 +53,10 @@ def handle_webhook(service: Service, payload: dict[str, Any]) -> tuple[int, dict
         project = project_key(payload.get("project"))
         if project is None:
             raise PayloadError("START_TRAINING without a project id")
-        job = request_training(service, project, "START_TRAINING", force=True)
+        if can_backfill() and not backfilled(service, project):
+            job = service.backfill_task(project).id  # pulls the project's annotations, then trains
+        else:
+            job = request_training(service, project, "START_TRAINING", force=True)
         return 201, {"status": "ok", "job": job}
     if action in ANNOTATION_ACTIONS:
         return 200, record_annotations(service, payload, action)

@@ -12,6 +12,8 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from .labelstudio import LabelStudioError
+from .schedule import parse_schedule
 from .trainer import train_project
 
 if TYPE_CHECKING:
@@ -26,7 +28,8 @@ FORCED_MIN_DELAY_SECONDS = 1.0
 
 
 def register_tasks(service: Service) -> Any:
-    """Define the `train` task on the service's Huey instance and return it."""
+    """Define the `train` task (and, with training.schedule, the periodic full retraining) on
+    the service's Huey instance. Returns the `train` task."""
 
     @service.huey.task(name="train")
     def train(project: str, trigger: str) -> None:
@@ -34,15 +37,41 @@ def register_tasks(service: Service) -> Any:
         if outcome["status"] == "busy":
             train.schedule((project, trigger), delay=BUSY_RETRY_SECONDS)
 
+    @service.huey.task(name="backfill")
+    def backfill_then_train(project: str) -> None:
+        """START_TRAINING on a project never backfilled: pull its annotations first."""
+        from .sync import backfill, client_from_env
+
+        try:
+            outcome = backfill(service, project, client_from_env())
+            log.info("project %s: backfilled %s", project, outcome)
+        except LabelStudioError as exc:
+            log.warning("project %s: backfill failed, training on what the store has: %s", project, exc)
+        request_training(service, project, "START_TRAINING", force=True)
+
+    service.backfill_task = backfill_then_train
+    schedule = service.spec.get("training", {}).get("schedule")
+    if schedule:
+
+        @service.huey.periodic_task(parse_schedule(schedule), name="scheduled_training")
+        def scheduled_training() -> None:
+            for row in service.store.projects():
+                if service.store.count_annotations(row["project"]):
+                    request_training(service, row["project"], "schedule", force=True)
+
     return train
 
 
 def training_due(service: Service, project: str) -> bool:
     """Whether the training policy asks for a training now."""
     policy = service.spec.get("training", {})
-    count = service.store.count_annotations(project)
-    if count < policy.get("min_annotations", 10):
+    if service.store.count_annotations(project) < policy.get("min_annotations", 10):
         return False
+    per_class = policy.get("min_per_class", 0)
+    if per_class:
+        counts = service.store.label_counts(project)
+        if any(counts.get(label, 0) < per_class for label in service.target.labels):
+            return False
     state = service.store.project(project)
     return state["version"] is None or state["changes"] >= policy.get("retrain_every", 5)
 

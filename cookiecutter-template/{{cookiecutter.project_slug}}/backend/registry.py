@@ -8,7 +8,6 @@ by a separate worker process is picked up at the next request.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import tempfile
@@ -81,8 +80,10 @@ class Registry:
                 cached = self._cache[project] = self._load(version)
         return cached
 
-    def save(self, project: str, model: Any, n_annotations: int, metrics: dict[str, Any]) -> str:
-        """Write a trained model and publish it as the project's new version."""
+    def save(self, project: str, model: Any, record: dict[str, Any], serve: bool,
+             claimed: dict[str, Any], keep: int) -> str:
+        """Write a trained model, record it as the project's next version (served if `serve`),
+        and prune model files beyond the newest `keep`. Returns the version."""
         seq = self.store.next_seq(project)
         created = datetime.now(timezone.utc)
         version = f"{self.name}-v{seq}-{created:%Y%m%d%H%M%S}"
@@ -90,24 +91,38 @@ class Registry:
         _write_atomically(path, skops.io.dumps(model))
         self.store.publish_version(
             {
+                **record,
                 "version": version,
                 "project": project,
                 "seq": seq,
                 "created_at": created.isoformat(timespec="seconds"),
                 "path": str(path.relative_to(self.models_path)),
-                "n_annotations": n_annotations,
                 "classes": [str(c) for c in model.classes_],
-                "metrics": metrics,
                 "libraries": library_versions(),
-            }
+            },
+            serve=serve,
+            claimed=claimed,
         )
+        for old in self.store.prunable(project, keep):
+            (self.models_path / old["path"]).unlink(missing_ok=True)
+            self.store.forget_file(old["version"])
         return version
+
+    def activate(self, project: str, version: str) -> None:
+        """Serve `version` for the project (a rollback), once its model is known to load."""
+        record = self.store.version(version)
+        if record is None or record["project"] != project:
+            raise LookupError(f"project {project} has no version {version}")
+        self._load(version)
+        self.store.activate(project, version)
 
     def _load(self, version: str) -> LoadedModel:
         record = self.store.version(version)
         if record is None:
             raise ModelLoadError(f"model version {version} is not in the registry")
-        made_with = _minor(_json_field(record, "libraries").get("scikit-learn", ""))
+        if record["path"] is None:
+            raise ModelLoadError(f"the model file of {version} was pruned")
+        made_with = _minor(record["libraries"].get("scikit-learn", ""))
         if made_with != _minor(sklearn.__version__):
             raise ModelLoadError(
                 f"model {version} was made with scikit-learn {made_with}, this service runs "
@@ -123,11 +138,6 @@ class Registry:
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load model {version}: {exc}") from None
         return LoadedModel(version, model, tuple(str(c) for c in model.classes_))
-
-
-def _json_field(record: dict[str, Any], key: str) -> dict[str, Any]:
-    value = record[key]
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def _minor(version: str) -> str:
@@ -150,3 +160,4 @@ def _write_atomically(path: Path, payload: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+

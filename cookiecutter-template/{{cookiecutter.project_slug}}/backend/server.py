@@ -33,7 +33,7 @@ class EmbeddedConsumer(Consumer):
 
 def start_consumer(service: Service) -> Consumer:
     consumer = EmbeddedConsumer(
-        service.huey, workers=1, periodic=False, flush_locks=True,
+        service.huey, workers=1, periodic=bool(service.spec["training"].get("schedule")), flush_locks=True,
         shutdown_timeout=SHUTDOWN_TIMEOUT, initial_delay=0.1, max_delay=1.0,
     )
     recover(service)
@@ -76,7 +76,7 @@ def serve(service: Service, with_worker: bool = True) -> None:
 def work(service: Service) -> None:
     """Run only the consumer, for a deployment with the server in another process."""
     consumer = service.huey.create_consumer(
-        workers=1, periodic=False, flush_locks=True, shutdown_timeout=SHUTDOWN_TIMEOUT, max_delay=1.0
+        workers=1, periodic=bool(service.spec["training"].get("schedule")), flush_locks=True, shutdown_timeout=SHUTDOWN_TIMEOUT, max_delay=1.0
     )
     recover(service)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

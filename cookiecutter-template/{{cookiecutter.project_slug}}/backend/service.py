@@ -23,6 +23,7 @@ class Service:
     target: ControlTag
     huey: SqliteHuey
     train_task: Any = field(default=None)
+    backfill_task: Any = field(default=None)
 
     @property
     def to_name(self) -> str:

@@ -25,12 +25,15 @@ CREATE TABLE IF NOT EXISTS annotations (
     task INTEGER,
     data TEXT NOT NULL,              -- the task's data, JSON
     label TEXT NOT NULL,
+    seq INTEGER NOT NULL,            -- write order: what a training has seen is everything up to a seq
     updated_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS annotations_project ON annotations (project);
+CREATE INDEX IF NOT EXISTS annotations_project ON annotations (project, seq);
 CREATE TABLE IF NOT EXISTS projects (
     project TEXT PRIMARY KEY,
     changes INTEGER NOT NULL DEFAULT 0,   -- annotation changes since the last training started
+    rewrites INTEGER NOT NULL DEFAULT 0,  -- updates and deletes since the last full training
+    updates INTEGER NOT NULL DEFAULT 0,   -- incremental updates since the last full training
     pending INTEGER NOT NULL DEFAULT 0,   -- a training is queued
     running INTEGER NOT NULL DEFAULT 0,   -- a training is running
     job TEXT,                             -- id of the queued training
@@ -40,7 +43,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     project TEXT NOT NULL,
     trigger TEXT NOT NULL,
-    status TEXT NOT NULL,                 -- running, succeeded, failed, skipped
+    status TEXT NOT NULL,                 -- running, succeeded, failed, skipped, interrupted
     started_at TEXT NOT NULL,
     finished_at TEXT,
     duration_s REAL,
@@ -54,14 +57,25 @@ CREATE TABLE IF NOT EXISTS versions (
     project TEXT NOT NULL,
     seq INTEGER NOT NULL,
     created_at TEXT NOT NULL,
-    path TEXT NOT NULL,
+    status TEXT NOT NULL,                 -- serving, superseded (served before), rejected (never served)
+    kind TEXT NOT NULL,                   -- full or incremental
+    trigger TEXT NOT NULL,
+    reason TEXT NOT NULL,                 -- why it is, or is not, served
+    path TEXT,                            -- the model file; NULL once pruned
     n_annotations INTEGER NOT NULL,
+    trained_until INTEGER NOT NULL,       -- the last annotation seq it learned from
+    duration_s REAL NOT NULL,
     classes TEXT NOT NULL,                -- JSON list
     metrics TEXT NOT NULL,                -- JSON object
     libraries TEXT NOT NULL               -- JSON object: versions the model was made with
 );
 CREATE INDEX IF NOT EXISTS versions_project ON versions (project, seq);
+CREATE TABLE IF NOT EXISTS cursors (
+    name TEXT PRIMARY KEY,                -- where a resumable job (backfill, autolabel) got to
+    value TEXT NOT NULL
+);
 """
+JSON_COLUMNS = ("classes", "metrics", "libraries")
 
 
 def now() -> str:
@@ -105,29 +119,40 @@ class Store:
             return None
         return dict(zip([c[0] for c in cursor.description], row))
 
+    def _scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        row = self.db.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
     # annotations -------------------------------------------------------------------------
 
     def save_annotations(self, project: str, records: list[dict[str, Any]], removed: list[int]) -> int:
         """Upsert usable annotations and delete the rest; returns how many rows changed."""
         stamp = now()
-        changed = 0
+        changed = rewrites = 0
         with self.transaction() as db:
+            seq = self._scalar("SELECT coalesce(max(seq), 0) FROM annotations")
             for record in records:
+                seq += 1
+                existed = db.conn.execute("SELECT 1 FROM annotations WHERE id = ?", (record["id"],)).fetchone()
                 db.conn.execute(
-                    "INSERT INTO annotations (id, project, task, data, label, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET project=excluded.project,"
-                    " task=excluded.task, data=excluded.data, label=excluded.label,"
+                    "INSERT INTO annotations (id, project, task, data, label, seq, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET project=excluded.project,"
+                    " task=excluded.task, data=excluded.data, label=excluded.label, seq=excluded.seq,"
                     " updated_at=excluded.updated_at",
                     (record["id"], project, record.get("task"), json.dumps(record["data"]),
-                     record["label"], stamp),
+                     record["label"], seq, stamp),
                 )
                 changed += 1
+                rewrites += existed is not None
             for annotation_id in removed:
-                changed += db.conn.execute("DELETE FROM annotations WHERE id = ?", (annotation_id,)).rowcount
+                deleted = db.conn.execute("DELETE FROM annotations WHERE id = ?", (annotation_id,)).rowcount
+                changed += deleted
+                rewrites += deleted
             if changed:
                 self._ensure_project(db, project)
                 db.conn.execute(
-                    "UPDATE projects SET changes = changes + ? WHERE project = ?", (changed, project)
+                    "UPDATE projects SET changes = changes + ?, rewrites = rewrites + ? WHERE project = ?",
+                    (changed, rewrites, project),
                 )
         return changed
 
@@ -140,19 +165,24 @@ class Store:
         ).fetchall()
         return [row[0] for row in rows]
 
-    def annotations(self, project: str) -> list[tuple[dict[str, Any], str]]:
-        """(task data, label) for every stored annotation of a project, oldest id first."""
+    def annotations(self, project: str, after_seq: int = 0) -> list[tuple[dict[str, Any], str, int]]:
+        """(task data, label, seq) of a project's annotations written after `after_seq`, in order."""
         rows = self.db.conn.execute(
-            "SELECT data, label FROM annotations WHERE project = ? ORDER BY id", (project,)
+            "SELECT data, label, seq FROM annotations WHERE project = ? AND seq > ? ORDER BY seq",
+            (project, after_seq),
         )
-        return [(json.loads(data), label) for data, label in rows]
+        return [(json.loads(data), label, seq) for data, label, seq in rows]
 
     def count_annotations(self, project: str | None = None) -> int:
         if project is None:
-            return self.db.conn.execute("SELECT count(*) FROM annotations").fetchone()[0]
-        return self.db.conn.execute(
-            "SELECT count(*) FROM annotations WHERE project = ?", (project,)
-        ).fetchone()[0]
+            return self._scalar("SELECT count(*) FROM annotations")
+        return self._scalar("SELECT count(*) FROM annotations WHERE project = ?", (project,))
+
+    def label_counts(self, project: str) -> dict[str, int]:
+        rows = self.db.conn.execute(
+            "SELECT label, count(*) FROM annotations WHERE project = ? GROUP BY label", (project,)
+        )
+        return dict(rows.fetchall())
 
     # training state ----------------------------------------------------------------------
 
@@ -161,8 +191,8 @@ class Store:
 
     def project(self, project: str) -> dict[str, Any]:
         row = self._one("SELECT * FROM projects WHERE project = ?", (project,))
-        return row or {"project": project, "changes": 0, "pending": 0, "running": 0,
-                       "job": None, "version": None}
+        return row or {"project": project, "changes": 0, "rewrites": 0, "updates": 0, "pending": 0,
+                       "running": 0, "job": None, "version": None}
 
     def projects(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM projects ORDER BY project"))
@@ -178,9 +208,7 @@ class Store:
             ).rowcount == 1
             if claimed:
                 return True, job
-            return False, db.conn.execute(
-                "SELECT job FROM projects WHERE project = ?", (project,)
-            ).fetchone()[0]
+            return False, self._scalar("SELECT job FROM projects WHERE project = ?", (project,))
 
     def claim_training(self, project: str) -> tuple[str, dict[str, Any] | None]:
         """Take the queued training of a project: ('claimed', the project row as it was),
@@ -192,8 +220,7 @@ class Store:
             if row["running"]:
                 return "busy", None
             db.conn.execute(
-                "UPDATE projects SET pending = 0, running = 1, changes = 0 WHERE project = ?",
-                (project,),
+                "UPDATE projects SET pending = 0, running = 1, changes = 0 WHERE project = ?", (project,)
             )
             return "claimed", row
 
@@ -205,14 +232,57 @@ class Store:
                 (changes_back, project),
             )
 
-    def publish_version(self, record: dict[str, Any]) -> None:
-        """Record a trained version and serve it, in one transaction."""
+    def publish_version(self, record: dict[str, Any], serve: bool, claimed: dict[str, Any]) -> None:
+        """Record a trained version, end the training and, if `serve`, serve the version: all
+        in one transaction. `claimed` is the project row as the training claimed it."""
+        project = record["project"]
+        full = record["kind"] == "full"
         with self.transaction() as db:
-            db["versions"].insert(record)
+            if serve:
+                db.conn.execute(
+                    "UPDATE versions SET status = 'superseded' WHERE project = ? AND status = 'serving'",
+                    (project,),
+                )
+            db["versions"].insert({**record, "status": "serving" if serve else "rejected"})
             db.conn.execute(
-                "UPDATE projects SET running = 0, version = ? WHERE project = ?",
-                (record["version"], record["project"]),
+                "UPDATE projects SET running = 0,"
+                " rewrites = CASE WHEN ? THEN max(rewrites - ?, 0) ELSE rewrites END,"
+                " updates = CASE WHEN ? THEN 0 ELSE updates + 1 END,"
+                " version = CASE WHEN ? THEN ? ELSE version END WHERE project = ?",
+                (full, claimed["rewrites"], full, serve, record["version"], project),
             )
+
+    def activate(self, project: str, version: str) -> None:
+        """Serve a kept version of the project (a rollback, or a rejected model chosen by hand)."""
+        with self.transaction() as db:
+            row = self._one("SELECT project, path FROM versions WHERE version = ?", (version,))
+            if row is None or row["project"] != project:
+                raise LookupError(f"project {project} has no version {version}")
+            if row["path"] is None:
+                raise LookupError(f"the model file of {version} was pruned; it cannot be served again")
+            db.conn.execute(
+                "UPDATE versions SET status = 'superseded' WHERE project = ? AND status = 'serving'", (project,)
+            )
+            db.conn.execute(
+                "UPDATE versions SET status = 'serving', reason = ? WHERE version = ?",
+                (f"activated by hand at {now()}", version),
+            )
+            self._ensure_project(db, project)
+            # the next incremental update must start from a full refit of the new base
+            db.conn.execute("UPDATE projects SET version = ?, rewrites = rewrites + 1 WHERE project = ?",
+                            (version, project))
+
+    def prunable(self, project: str, keep: int) -> list[dict[str, Any]]:
+        """Versions whose model files go: beyond the newest `keep`, never the served one."""
+        rows = self.db.query(
+            "SELECT version, path FROM versions WHERE project = ? AND path IS NOT NULL"
+            " AND status != 'serving' ORDER BY seq DESC LIMIT -1 OFFSET ?",
+            (project, max(keep - 1, 0)),
+        )
+        return list(rows)
+
+    def forget_file(self, version: str) -> None:
+        self.db.conn.execute("UPDATE versions SET path = NULL WHERE version = ?", (version,))
 
     def recover(self) -> list[tuple[str, str | None]]:
         """After a crash, trainings that were running are queued again. Returns (project, job)
@@ -246,21 +316,37 @@ class Store:
         return list(self.db.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT {int(limit)}", params))
 
     def next_seq(self, project: str) -> int:
-        return 1 + self.db.conn.execute(
-            "SELECT coalesce(max(seq), 0) FROM versions WHERE project = ?", (project,)
-        ).fetchone()[0]
+        return 1 + self._scalar("SELECT coalesce(max(seq), 0) FROM versions WHERE project = ?", (project,))
+
+    def last_annotation_seq(self, project: str) -> int:
+        return self._scalar("SELECT coalesce(max(seq), 0) FROM annotations WHERE project = ?", (project,))
 
     def version(self, version: str) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM versions WHERE version = ?", (version,))
+        row = self._one("SELECT * FROM versions WHERE version = ?", (version,))
+        return _decoded(row) if row else None
 
     def versions(self, project: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE project = ?", (project,)) if project else ("", ())
-        rows = self.db.query(f"SELECT * FROM versions {where} ORDER BY project, seq", params)
-        return [
-            {**row, **{key: json.loads(row[key]) for key in ("classes", "metrics", "libraries")}}
-            for row in rows
-        ]
+        return [_decoded(row) for row in self.db.query(f"SELECT * FROM versions {where} ORDER BY project, seq", params)]
 
     def served_version(self, project: str) -> str | None:
-        row = self.db.conn.execute("SELECT version FROM projects WHERE project = ?", (project,)).fetchone()
-        return row[0] if row else None
+        return self._scalar("SELECT version FROM projects WHERE project = ?", (project,))
+
+    # cursors of resumable jobs ---------------------------------------------------------------
+
+    def cursor(self, name: str) -> Any:
+        value = self._scalar("SELECT value FROM cursors WHERE name = ?", (name,))
+        return json.loads(value) if value is not None else None
+
+    def set_cursor(self, name: str, value: Any) -> None:
+        if value is None:
+            self.db.conn.execute("DELETE FROM cursors WHERE name = ?", (name,))
+        else:
+            self.db.conn.execute(
+                "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, json.dumps(value)),
+            )
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, **{key: json.loads(row[key]) for key in JSON_COLUMNS}}

@@ -1,0 +1,206 @@
+"""Move annotations and predictions between Label Studio and the service, resumably.
+
+- backfill: pull a project's existing annotations from Label Studio's API into the store
+  (annotations made before the backend was connected never arrive as webhooks);
+- import-export: the same from a Label Studio JSON export file;
+- autolabel: predict the project's unlabeled tasks and upload the predictions, or, above a
+  score threshold, annotations marked as coming from the model.
+
+Each job keeps a cursor in the store, so an interrupted run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .labelstudio import LabelStudio, LabelStudioError
+
+if TYPE_CHECKING:
+    from .service import Service
+
+log = logging.getLogger(__name__)
+
+
+def client_from_env(max_rate: float | None = None) -> LabelStudio:
+    return LabelStudio(os.environ.get("LABEL_STUDIO_URL", ""), os.environ.get("LABEL_STUDIO_API_KEY", ""),
+                       max_rate=max_rate)
+
+
+def store_tasks(service: Service, project: str, tasks: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    """Record every annotation of these tasks (export format). Returns (stored, not usable)."""
+    from .events import usable_record
+
+    records, unusable = [], 0
+    for task in tasks:
+        for annotation in task.get("annotations") or []:
+            if not isinstance(annotation, dict) or not isinstance(annotation.get("id"), int):
+                unusable += 1
+                continue
+            record = usable_record(service, annotation, task)
+            if record is None:
+                unusable += 1
+            else:
+                records.append(record)
+    service.store.save_annotations(project, records, [])
+    return len(records), unusable
+
+
+def backfill(service: Service, project: str, client: LabelStudio, page_size: int = 100,
+             restart: bool = False, progress: Callable[[str], None] = log.info) -> dict[str, int]:
+    """Pull the project's annotations page by page; a rerun resumes after the last page stored."""
+    cursor = f"backfill:{project}"
+    start = 1 if restart else (service.store.cursor(cursor) or 1)
+    stored = unusable = pages = 0
+    for page, tasks in client.tasks(project, page_size=page_size, first_page=start):
+        added, skipped = store_tasks(service, project, tasks)
+        stored, unusable, pages = stored + added, unusable + skipped, pages + 1
+        service.store.set_cursor(cursor, page + 1)
+        progress(f"project {project}: page {page}: {stored} annotations stored, {unusable} not usable")
+    service.store.set_cursor(cursor, None)
+    service.store.set_cursor(f"backfilled:{project}", True)
+    return {"pages": pages, "stored": stored, "unusable": unusable, "resumed_at_page": start}
+
+
+def backfilled(service: Service, project: str) -> bool:
+    return bool(service.store.cursor(f"backfilled:{project}"))
+
+
+def import_export(service: Service, path: Path, project: str | None) -> dict[str, Any]:
+    """Record the annotations of a Label Studio JSON export (a list of tasks)."""
+    from .events import project_key
+
+    tasks = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(tasks, list):
+        raise ValueError(f"{path} is not a Label Studio JSON export (a list of tasks)")
+    by_project: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks:
+        if isinstance(task, dict):
+            key = project or project_key(task.get("project"))
+            if key is None:
+                raise ValueError("the export does not say the project of its tasks: pass --project")
+            by_project.setdefault(key, []).append(task)
+    totals = {}
+    for key, project_tasks in by_project.items():
+        stored, unusable = store_tasks(service, key, project_tasks)
+        totals[key] = {"stored": stored, "unusable": unusable}
+    return totals
+
+
+def autolabel(service: Service, project: str, client: LabelStudio, batch_size: int = 100,
+              threshold: float | None = None, limit: int | None = None,
+              progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+    """Predict the unlabeled tasks with the served model and upload the predictions; with a
+    `threshold`, tasks scored at least that get an annotation made from the prediction instead.
+    Tasks that already have a prediction of the served version are skipped, so a rerun resumes."""
+    from .predictor import predict_tasks
+
+    loaded = service.registry.current(project)
+    if loaded is None:
+        raise LabelStudioError(f"project {project} has no trained model yet")
+    version = loaded.version
+    cursor = f"autolabel:{project}:{version}"
+    start = service.store.cursor(cursor) or 1
+    seen = predicted = annotated = 0
+    for page, tasks in client.tasks(project, page_size=batch_size, first_page=start):
+        todo = [t for t in tasks if not t.get("annotations") and not t.get("is_labeled")
+                and not any(p.get("model_version") == version for p in t.get("predictions") or [])]
+        if limit is not None:
+            todo = todo[: max(limit - seen, 0)]
+        seen += len(todo)
+        results = predict_tasks(service, project, todo) if todo else []
+        bulk, confident = [], 0
+        for task, result in zip(todo, results):
+            if not result["result"]:
+                continue
+            prediction = {"task": task["id"], **result}
+            if threshold is not None and result["score"] >= threshold:
+                prediction_id = client.create_prediction(prediction)
+                regions = [{**region, "origin": "prediction"} for region in result["result"]]
+                client.create_annotation(task["id"], {"result": regions, "parent_prediction": prediction_id,
+                                                      "was_cancelled": False, "ground_truth": False})
+                confident += 1
+            else:
+                bulk.append(prediction)
+        if bulk:
+            client.import_predictions(project, bulk)
+        predicted += len(bulk) + confident  # a confident task gets a prediction and an annotation
+        annotated += confident
+        service.store.set_cursor(cursor, page + 1)
+        if progress:
+            progress(seen, predicted, annotated)
+        if limit is not None and seen >= limit:
+            break
+    service.store.set_cursor(cursor, None)
+    return {"model_version": version, "tasks": seen, "predictions": predicted, "annotations": annotated}
+
+
+# the command line ---------------------------------------------------------------------------
+
+
+def add_sync_commands(sub: Any) -> None:
+    backfill_cmd = sub.add_parser("backfill", help="pull a project's annotations from Label Studio "
+                                  "(LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY)")
+    backfill_cmd.add_argument("project", help="Label Studio project id")
+    backfill_cmd.add_argument("--page-size", type=int, default=100)
+    backfill_cmd.add_argument("--restart", action="store_true", help="start from the first page again")
+    backfill_cmd.add_argument("--train", action="store_true", help="queue a training afterwards")
+    export_cmd = sub.add_parser("import-export", help="record the annotations of a Label Studio JSON export")
+    export_cmd.add_argument("file", type=Path)
+    export_cmd.add_argument("--project", help="the project id, when the export does not carry it")
+    label_cmd = sub.add_parser("autolabel", help="predict a project's unlabeled tasks in Label Studio")
+    label_cmd.add_argument("project", help="Label Studio project id")
+    label_cmd.add_argument("--batch-size", type=int, default=100, help="tasks per page and per upload")
+    label_cmd.add_argument("--threshold", type=float,
+                           help="create annotations for tasks scored at least this; predictions below it")
+    label_cmd.add_argument("--limit", type=int, help="stop after this many tasks")
+    label_cmd.add_argument("--rate", type=float, default=10.0, help="at most this many API requests a second")
+
+
+def run_backfill(service: Service, args: argparse.Namespace) -> int:
+    from .queue import request_training
+
+    try:
+        outcome = backfill(service, args.project, client_from_env(), args.page_size, args.restart,
+                           progress=lambda line: print(line, file=sys.stderr))
+    except LabelStudioError as exc:
+        print(f"error: {exc} (run the command again to resume)", file=sys.stderr)
+        return 1
+    if args.train:
+        outcome["training_job"] = request_training(service, args.project, "backfill", force=True)
+    print(json.dumps(outcome, indent=2))
+    return 0
+
+
+def run_import_export(service: Service, args: argparse.Namespace) -> int:
+    try:
+        outcome = import_export(service, args.file, args.project)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(outcome, indent=2))
+    return 0
+
+
+def run_autolabel(service: Service, args: argparse.Namespace) -> int:
+    def bar(seen: int, predicted: int, annotated: int) -> None:
+        print(f"\rtasks {seen}  predictions {predicted}  annotations {annotated}", end="", file=sys.stderr)
+
+    try:
+        outcome = autolabel(service, args.project, client_from_env(args.rate), args.batch_size,
+                            args.threshold, args.limit, progress=bar)
+    except LabelStudioError as exc:
+        print(f"\nerror: {exc} (run the command again to resume)", file=sys.stderr)
+        return 1
+    print(file=sys.stderr)
+    print(json.dumps(outcome, indent=2))
+    return 0
+
+
+SYNC_COMMANDS = {"backfill": run_backfill, "import-export": run_import_export, "autolabel": run_autolabel}
