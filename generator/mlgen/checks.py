@@ -209,6 +209,34 @@ def naive_bayes_input(ctx: Context) -> None:
 
 
 @check
+def schedule(ctx: Context) -> None:
+    text = ctx.spec.get("training", {}).get("schedule")
+    if text is None:
+        return
+    try:
+        runtime_module("schedule").parse_schedule(text)
+    except ValueError as exc:
+        ctx.report(("training", "schedule"), "invalid-schedule", str(exc),
+                   "five fields: minute hour day month weekday, e.g. '0 3 * * *' for 03:00 UTC daily")
+
+
+@check
+def incremental(ctx: Context) -> None:
+    if not ctx.spec.get("training", {}).get("incremental"):
+        return
+    if ctx.estimator is not None and not hasattr(ctx.estimator, "partial_fit"):
+        ctx.report(("training", "incremental"), "incremental-needs-partial-fit",
+                   f"{ctx.estimator.__name__} cannot learn incrementally: it has no partial_fit",
+                   "use SGDClassifier (loss: log_loss), MultinomialNB, ComplementNB or BernoulliNB")
+    for i, feature in enumerate(ctx.spec["features"]):
+        if feature["type"] != "text" or feature.get("vectorizer", "tfidf") != "hashing":
+            ctx.report(("features", i), "incremental-needs-stateless-features",
+                       f"feature '{feature['field']}' learns a vocabulary or statistics when fitted, which an "
+                       "incremental update cannot extend",
+                       "incremental training takes text features with vectorizer: hashing")
+
+
+@check
 def training_policy(ctx: Context) -> None:
     if ctx.spec.get("training", {}).get("min_annotations", 10) < 2:
         ctx.report(("training", "min_annotations"), "training-policy",

@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .features import BadTaskError, read_row
-from .queue import request_training
+from .queue import enqueue_backfill, request_training
 from .sync import backfilled
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def handle_webhook(service: Service, payload: dict[str, Any]) -> tuple[int, dict
         if project is None:
             raise PayloadError("START_TRAINING without a project id")
         if can_backfill() and not backfilled(service, project):
-            job = service.backfill_task(project).id  # pulls the project's annotations, then trains
+            job = enqueue_backfill(service, project)  # pulls the project's annotations, then trains
         else:
             job = request_training(service, project, "START_TRAINING", force=True)
         return 201, {"status": "ok", "job": job}

@@ -97,6 +97,13 @@ def enqueue(service: Service, project: str, trigger: str, job: str, delay: float
         service.huey.enqueue(task)
 
 
+def enqueue_backfill(service: Service, project: str) -> str:
+    """Queue a backfill of the project followed by a training; returns the job id."""
+    task = service.backfill_task.s(project)
+    service.huey.enqueue(task)
+    return str(task.id)
+
+
 def recover(service: Service) -> None:
     """Queue again every training that was queued or running when the service last stopped."""
     for project, job in service.store.recover():

@@ -113,6 +113,8 @@ class Registry:
         record = self.store.version(version)
         if record is None or record["project"] != project:
             raise LookupError(f"project {project} has no version {version}")
+        if record["path"] is None:
+            raise LookupError(f"the model file of {version} was pruned; it cannot be served again")
         self._load(version)
         self.store.activate(project, version)
 

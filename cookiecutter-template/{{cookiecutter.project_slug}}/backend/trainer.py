@@ -118,7 +118,7 @@ def training_set(service: Service, project: str, after_seq: int = 0) -> tuple[li
 def full_training(service: Service, project: str) -> tuple[Any, dict[str, Any]]:
     rows, labels, last = training_set(service, project)
     check_enough(service, labels)
-    metrics = evaluate(service.spec, service.target.labels, rows, labels)
+    metrics = evaluate(service.spec, rows, labels)
     model = fit(service.spec, service.target.labels, rows, labels)
     return model, {"kind": "full", "n_annotations": len(labels), "trained_until": last, "metrics": metrics}
 
@@ -158,7 +158,8 @@ def check_enough(service: Service, labels: list[str]) -> None:
 
 def fit(spec: dict[str, Any], classes: tuple[str, ...], rows: list[list[Any]], labels: list[str]) -> Any:
     """The spec's model fitted on the rows. An incremental model is fitted with partial_fit and
-    every class of the target declared, so that later updates may bring classes unseen yet."""
+    `classes` declared (all of the target's), so that later updates may bring classes unseen
+    yet; empty `classes` means the ones in the labels."""
     model = build_model(spec)
     X = rows_to_matrix(rows)
     y = np.asarray(labels)
@@ -170,12 +171,11 @@ def fit(spec: dict[str, Any], classes: tuple[str, ...], rows: list[list[Any]], l
     order = np.random.default_rng(spec.get("training", {}).get("random_state", 0))
     for _ in range(EPOCHS):
         shuffled = order.permutation(len(y))
-        estimator.partial_fit(vectors[shuffled], y[shuffled], classes=list(classes))
+        estimator.partial_fit(vectors[shuffled], y[shuffled], classes=list(classes) or np.unique(y))
     return model
 
 
-def evaluate(spec: dict[str, Any], classes: tuple[str, ...], rows: list[list[Any]],
-             labels: list[str]) -> dict[str, Any]:
+def evaluate(spec: dict[str, Any], rows: list[list[Any]], labels: list[str]) -> dict[str, Any]:
     """Accuracy, macro- and weighted F1 and log loss of the spec's model, out of sample."""
     evaluation = spec.get("evaluation", {})
     counts = Counter(labels)
@@ -191,7 +191,7 @@ def evaluate(spec: dict[str, Any], classes: tuple[str, ...], rows: list[list[Any
         if folds < 2:
             return {**metrics, "evaluation": "not measured: a class has a single annotation"}
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        proba = cross_val_predict(_Fitter(spec, classes), X, y, cv=splitter, method="predict_proba")
+        proba = cross_val_predict(_Fitter(spec), X, y, cv=splitter, method="predict_proba")
         truth, seen = y, np.unique(y)
         metrics["evaluation"] = f"stratified {folds}-fold cross-validation"
     else:
@@ -199,7 +199,7 @@ def evaluate(spec: dict[str, Any], classes: tuple[str, ...], rows: list[list[Any
         if min(counts.values()) < 2 or not max(len(counts), MIN_HOLDOUT) <= n_test <= len(labels) - len(counts):
             return {**metrics, "evaluation": f"not measured: a holdout needs {MIN_HOLDOUT}+ annotations, 2+ per class"}
         X_train, X_test, y_train, truth = train_test_split(X, y, test_size=n_test, stratify=y, random_state=seed)
-        model = _Fitter(spec, classes).fit(X_train, y_train)
+        model = _Fitter(spec).fit(X_train, y_train)
         proba, seen = model.predict_proba(X_test), model.classes_
         metrics["evaluation"] = f"stratified holdout of {n_test}"
     predicted = seen[np.argmax(proba, axis=1)]
@@ -213,14 +213,14 @@ def evaluate(spec: dict[str, Any], classes: tuple[str, ...], rows: list[list[Any
 
 
 class _Fitter(ClassifierMixin, BaseEstimator):
-    """The spec's model as fit() trains it, for scikit-learn's cross-validation helpers."""
+    """The spec's model as fit() trains it, for scikit-learn's cross-validation helpers (which
+    may hand it labels encoded as integers: the classes are the ones in y)."""
 
-    def __init__(self, spec: dict[str, Any] | None = None, classes: tuple[str, ...] = ()) -> None:
+    def __init__(self, spec: dict[str, Any] | None = None) -> None:
         self.spec = spec
-        self.classes = classes
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> _Fitter:
-        self.model_ = fit(self.spec or {}, self.classes, list(X), list(y))
+        self.model_ = fit(self.spec or {}, (), list(X), list(y))
         self.classes_ = self.model_.classes_
         return self
 

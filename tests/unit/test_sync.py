@@ -1,0 +1,133 @@
+"""Backfill, export import and auto-labeling against a stand-in Label Studio on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backend.events import handle_webhook
+from backend.labelstudio import LabelStudio, LabelStudioError
+from backend.sync import autolabel, backfill, import_export
+from fake_label_studio import LEGACY, PAT, FakeLabelStudio
+from test_training import WORDS, make_service, train
+
+import backend.labelstudio
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch):
+    monkeypatch.setattr(backend.labelstudio, "BACKOFF_SECONDS", 0.01)
+
+
+def ls_tasks(count: int, annotated_every: int = 2) -> list[dict]:
+    tasks = []
+    for i in range(1, count + 1):
+        label = "pos" if i % 2 else "neg"
+        task = {"id": i, "project": 1, "data": {"text": f"{WORDS[label][i % 5]} {WORDS[label][(i + 2) % 5]} {i}"},
+                "annotations": [], "predictions": []}
+        if i % annotated_every == 0 or i % annotated_every == 1 and i < 8:
+            task["annotations"] = [{"id": 100 + i, "task": i, "project": 1, "was_cancelled": False,
+                                    "result": [{"from_name": "mood", "to_name": "text", "type": "choices",
+                                                "value": {"choices": [label]}}]}]
+        tasks.append(task)
+    return tasks
+
+
+def annotated(tasks: list[dict]) -> int:
+    return sum(bool(t["annotations"]) for t in tasks)
+
+
+@pytest.mark.parametrize("key", [LEGACY, PAT])
+def test_backfill_pages_through_with_either_token(tmp_path, key):
+    service = make_service(tmp_path)
+    tasks = ls_tasks(47)
+    with FakeLabelStudio(tasks) as ls:
+        ls.access_uses = 2  # access tokens expire fast: the client must refresh and go on
+        outcome = backfill(service, "1", LabelStudio(ls.url, key), page_size=10)
+    assert outcome["stored"] == annotated(tasks) == service.store.count_annotations("1")
+    assert sorted(set(ls.pages_requested())) == [1, 2, 3, 4, 5]
+    if key == PAT:  # one exchange at the start, then one each time the access token expired
+        assert ls.requests.count(("POST", "/api/token/refresh/")) >= 3
+    else:
+        assert ls.pages_requested() == [1, 2, 3, 4, 5]
+
+
+def test_a_wrong_key_is_a_clear_error(tmp_path):
+    service = make_service(tmp_path)
+    with FakeLabelStudio(ls_tasks(10)) as ls:
+        with pytest.raises(LabelStudioError, match="LABEL_STUDIO_API_KEY"):
+            backfill(service, "1", LabelStudio(ls.url, "wrong"))
+        with pytest.raises(LabelStudioError, match="personal access token"):
+            backfill(service, "1", LabelStudio(ls.url, "a.b.c"))
+    assert service.store.count_annotations("1") == 0
+
+
+def test_a_dropped_connection_is_retried_then_resumed(tmp_path):
+    service = make_service(tmp_path)
+    tasks = ls_tasks(50)
+    with FakeLabelStudio(tasks) as ls:
+        ls.drop_pages = {2: 1}  # once: the retry gets it
+        backfill(service, "1", LabelStudio(ls.url, LEGACY), page_size=10)
+        assert service.store.count_annotations("1") == annotated(tasks)
+    service = make_service(tmp_path / "second")
+    with FakeLabelStudio(tasks) as ls:
+        ls.drop_pages = {3: 100}  # every time: the run stops, and a rerun resumes at page 3
+        with pytest.raises(LabelStudioError):
+            backfill(service, "1", LabelStudio(ls.url, LEGACY), page_size=10)
+        stored_before = service.store.count_annotations("1")
+        assert 0 < stored_before < annotated(tasks)
+        ls.drop_pages = {}
+        ls.requests.clear()
+        outcome = backfill(service, "1", LabelStudio(ls.url, LEGACY), page_size=10)
+    assert outcome["resumed_at_page"] == 3 and ls.pages_requested()[0] == 3
+    assert service.store.count_annotations("1") == annotated(tasks)
+
+
+def test_start_training_backfills_once_then_trains(tmp_path, monkeypatch):
+    service = make_service(tmp_path)
+    with FakeLabelStudio(ls_tasks(40)) as ls:
+        monkeypatch.setenv("LABEL_STUDIO_URL", ls.url)
+        monkeypatch.setenv("LABEL_STUDIO_API_KEY", LEGACY)
+        status, answer = handle_webhook(service, {"action": "START_TRAINING", "project": {"id": 1}})
+        assert status == 201 and answer["job"]
+        assert not service.registry.served_version("1").endswith("untrained")
+        ls.requests.clear()
+        handle_webhook(service, {"action": "START_TRAINING", "project": {"id": 1}})
+        assert ls.pages_requested() == []  # backfilled already
+
+
+def test_import_export_file(tmp_path):
+    service = make_service(tmp_path)
+    tasks = ls_tasks(20)
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(tasks))
+    assert import_export(service, path, None) == {"1": {"stored": annotated(tasks), "unusable": 0}}
+
+
+def test_autolabel_uploads_predictions_and_confident_annotations_and_resumes(tmp_path):
+    service = make_service(tmp_path)
+    tasks = ls_tasks(60, annotated_every=3)
+    service.store.save_annotations("1", [
+        {"id": a["id"], "task": t["id"], "data": t["data"], "label": a["result"][0]["value"]["choices"][0]}
+        for t in tasks for a in t["annotations"]], [])
+    version = train(service)["version"]
+    unlabeled = [t["id"] for t in tasks if not t["annotations"]]
+    with FakeLabelStudio(tasks) as ls:
+        client = LabelStudio(ls.url, LEGACY, max_rate=500)
+        outcome = autolabel(service, "1", client, batch_size=10, threshold=0.9, limit=15)
+        assert outcome["tasks"] == 15 and outcome["model_version"] == version
+        first_pass = {t["id"] for t in tasks if t["predictions"]}
+        assert len(first_pass) == 15 and first_pass <= set(unlabeled)
+        for task in tasks:
+            for prediction in task["predictions"]:
+                assert prediction["model_version"] == version and 0 <= prediction["score"] <= 1
+        made = [a for t in tasks for a in t["annotations"] if a.get("parent_prediction")]
+        assert len(made) == outcome["annotations"]
+        assert all(r["origin"] == "prediction" for a in made for r in a["result"])
+        # a second run skips what is done and finishes the rest
+        rest = autolabel(service, "1", client, batch_size=10)
+    assert {t["id"] for t in tasks if t["predictions"]} == set(unlabeled)
+    assert rest["tasks"] == len(unlabeled) - 15
+    assert all(len([p for p in t["predictions"] if p["model_version"] == version]) == 1 for t in tasks
+               if t["id"] in unlabeled)
