@@ -21,10 +21,11 @@ CONFIG = ('<View><Text name="text" value="$text"/><Choices name="mood" toName="t
           '<Choice value="happy"/><Choice value="sad"/></Choices></View>')
 
 
-def render(tmp_path: Path, model: dict) -> Path:
+def render(tmp_path: Path, model: dict, debounce: float = 0.5, retrain_every: int = 2) -> Path:
     spec = {"version": 1, "name": "moods", "labeling_config": CONFIG,
             "features": [{"field": "text", "type": "text"}], "model": model,
-            "training": {"min_annotations": 6, "retrain_every": 2, "debounce_seconds": 0.5}}
+            "training": {"min_annotations": 6, "retrain_every": retrain_every, "debounce_seconds": debounce},
+            "promotion": {"policy": "always"}}
     path = tmp_path / "backend.yaml"
     path.write_text(json.dumps(spec))
     return render_backend(path, tmp_path / "project")

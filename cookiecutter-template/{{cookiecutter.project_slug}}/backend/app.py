@@ -23,6 +23,7 @@ from .predictor import predict_tasks
 from .queue import request_training
 from .registry import ModelLoadError, untrained_version
 from .service import Service
+from .status import status_page
 
 log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "default"
@@ -169,29 +170,37 @@ def create_app(service: Service) -> bottle.Bottle:
 
     @route("GET", "/metrics")
     def metrics() -> dict[str, Any]:
-        store = service.store
         return {
-            "annotations": store.count_annotations(),
+            "annotations": service.store.count_annotations(),
             "queue": {"pending": service.huey.pending_count(), "scheduled": service.huey.scheduled_count()},
-            "projects": [
-                {
-                    "project": row["project"],
-                    "annotations": store.count_annotations(row["project"]),
-                    "model_version": row["version"] or service.registry.served_version(row["project"]),
-                    "changes_since_training": row["changes"],
-                    "training_queued": bool(row["pending"]),
-                    "training_running": bool(row["running"]),
-                    "last_run": next(iter(store.runs(row["project"], limit=1)), None),
-                }
-                for row in store.projects()
-            ],
+            "projects": [project_metrics(service, row) for row in service.store.projects()],
         }
+
+    @route("GET", "/status")
+    def status() -> str:
+        """For people: learning curves, versions and queue, as an HTML page."""
+        bottle.response.content_type = "text/html; charset=utf-8"
+        return status_page(service)
 
     def not_found(error: bottle.HTTPError) -> str:
         return error_body(error.status_code, error.status_line.split(" ", 1)[-1])
 
     app.default_error_handler = not_found  # 404, 405, and anything Bottle itself rejects
     return app
+
+
+def project_metrics(service: Service, row: dict[str, Any]) -> dict[str, Any]:
+    served = service.store.version(row["version"]) if row["version"] else None
+    return {
+        "project": row["project"],
+        "annotations": service.store.count_annotations(row["project"]),
+        "model_version": row["version"] or service.registry.served_version(row["project"]),
+        "model_metrics": served["metrics"] if served else None,
+        "changes_since_training": row["changes"],
+        "training_queued": bool(row["pending"]),
+        "training_running": bool(row["running"]),
+        "last_run": next(iter(service.store.runs(row["project"], limit=1)), None),
+    }
 
 
 def _public(version: dict[str, Any]) -> dict[str, Any]:
