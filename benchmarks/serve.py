@@ -40,8 +40,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -112,7 +113,7 @@ print(store.count_annotations())
 
 # processes ------------------------------------------------------------------------------------
 
-STARTED: list["Proc"] = []
+STARTED: list[Proc] = []
 
 
 def free_port() -> int:

@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from .checks import run_checks
 from . import __version__
+from .checks import run_checks
 from .loader import LoadedSpec, load_spec_file
 from .problems import Problem
 from .resources import load_schema

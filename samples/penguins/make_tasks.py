@@ -35,7 +35,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from layout import layout  # noqa: E402  (samples/layout.py, shared by the samples)
-
 from palmerpenguins import load_penguins
 
 FIELDS = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]

@@ -36,9 +36,8 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from layout import layout  # noqa: E402  (samples/layout.py, shared by the samples)
-
 import yaml
+from layout import layout  # noqa: E402  (samples/layout.py, shared by the samples)
 
 # Corpus category (the first entry of a file's `categories`) -> label in the labeling config.
 CLASSES = {"AI": "AI", "coding": "Coding", "psychology": "Psychology", "trivia": "Trivia"}

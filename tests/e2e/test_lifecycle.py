@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from mlgen import render_backend
 from procs import Service
 from test_samples import wait_for

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import PAYLOADS, SAMPLES
-from procs import Service
 from mlgen import render_backend
+from procs import Service
 
 pytestmark = pytest.mark.e2e
 SAMPLE_NAMES = sorted(p.parent.name for p in SAMPLES.glob("*/backend.yaml"))
@@ -120,7 +119,7 @@ def test_sample_end_to_end(sample, runtime_python, tmp_path):
 
         results = predict(service, spec, [t for t, _ in heldout])
         correct = 0
-        for (task, label), prediction in zip(heldout, results):
+        for (_, label), prediction in zip(heldout, results):
             assert interface.validate_prediction(prediction, return_errors=True) == []
             assert strict_problems(prediction, spec["target"], to_name, labels) == []
             assert prediction["model_version"] == version

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO
 from procs import Service
 from test_lifecycle import annotate, render, version
@@ -52,7 +51,7 @@ def test_status_page_draws_the_learning_curve_in_chromium(runtime_python, tmp_pa
     try:
         for rounds in range(1, 4):  # three trainings: three points on the curve
             annotate(service, 8 * rounds)
-            wait_for(lambda: len(service.get("/versions")["details"]) >= rounds)
+            wait_for(lambda rounds=rounds: len(service.get("/versions")["details"]) >= rounds)
         wait_for(lambda: not any(p["training_queued"] or p["training_running"]
                                  for p in service.get("/metrics")["projects"]))
         profile = tmp_path / "chromium-profile"

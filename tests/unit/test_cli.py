@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import SAMPLES
 from mlgen.cli import main
 

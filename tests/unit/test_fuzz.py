@@ -10,7 +10,6 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mlgen import validate_spec
 from mlgen.problems import Problem
 

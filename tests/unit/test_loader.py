@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from mlgen.loader import load_spec_file
 
 

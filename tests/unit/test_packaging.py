@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 from helpers import REPO, TEMPLATE_PROJECT
 
@@ -30,3 +34,12 @@ def test_the_test_extra_pins_the_runtime_as_generated_projects_do():
     shared = set(ours) & set(runtime)
     assert {"bottle", "huey", "skops", "sqlite-utils", "waitress", "scikit-learn"} <= shared
     assert {name: ours[name] for name in shared} == {name: runtime[name] for name in shared}
+
+
+def test_the_code_passes_ruff():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    assert ruff, "ruff is in the test extra"
+    folders = ["generator", str(TEMPLATE_PROJECT), "tests", "benchmarks", "samples"]
+    result = subprocess.run([ruff, "check", "--output-format", "concise", *folders], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from mlgen import load_spec, render_backend
 from mlgen.cli import main
 from mlgen.errors import OutputExistsError
@@ -114,7 +113,6 @@ def test_cli_render(tmp_path):
 
 def test_schema_is_draft07_and_described():
     import jsonschema
-
     from mlgen.resources import load_schema
 
     schema = load_schema()
@@ -146,9 +144,8 @@ def test_hostile_project_passes_its_own_tests(tmp_path):
 
 
 def test_spec_reference_is_up_to_date():
-    from mlgen.reference import spec_reference
-
     from helpers import REPO
+    from mlgen.reference import spec_reference
 
     page = REPO / "docs" / "spec-reference.md"
     assert page.read_text() == spec_reference(), "run: mlgen schema --markdown > docs/spec-reference.md"

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from backend.features import BadTaskError, Featurizer, read_row, rows_to_matrix
 from backend.labelconfig import LabelConfigError, compatibility_problems, find_target, parse_label_config
 from backend.scoring import confidence_scores

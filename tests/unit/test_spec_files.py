@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from helpers import SAMPLES
 from mlgen import validate_spec
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 
+import backend.labelstudio
 import pytest
-
 from backend.events import handle_webhook
 from backend.labelstudio import LabelStudio, LabelStudioError
 from backend.sync import autolabel, backfill, import_export
 from fake_label_studio import LEGACY, PAT, FakeLabelStudio
 from test_training import WORDS, make_service, train
-
-import backend.labelstudio
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from backend.queue import request_training, training_due
 from backend.service import create_service
 from backend.settings import load_settings

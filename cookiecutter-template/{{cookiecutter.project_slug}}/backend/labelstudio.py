@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -102,8 +101,7 @@ class LabelStudio:
                         "(a legacy token, or a personal access token)") from None
                 if exc.code < 500 or attempt == RETRIES:
                     raise LabelStudioError(f"{method} {path}: {exc.code} {_excerpt(exc)}") from None
-            except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError,
-                    json.JSONDecodeError) as exc:
+            except (TimeoutError, urllib.error.URLError, http.client.HTTPException, ConnectionError, json.JSONDecodeError) as exc:
                 # A GET is safe to repeat; a POST only if it never reached the server.
                 unsent = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)
                 if attempt == RETRIES or not (method == "GET" or unsent):

@@ -13,15 +13,15 @@ import platform
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy
 import scipy
+import sklearn
 import skops
 import skops.io
-import sklearn
 
 from .store import Store
 
@@ -85,7 +85,7 @@ class Registry:
         """Write a trained model, record it as the project's next version (served if `serve`),
         and prune model files beyond the newest `keep`. Returns the version."""
         seq = self.store.next_seq(project)
-        created = datetime.now(timezone.utc)
+        created = datetime.now(UTC)
         version = f"{self.name}-v{seq}-{created:%Y%m%d%H%M%S}"
         path = self.models_path / _safe(project) / f"{version}.skops"
         _write_atomically(path, skops.io.dumps(model))

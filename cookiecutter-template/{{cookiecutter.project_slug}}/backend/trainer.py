@@ -265,6 +265,6 @@ def release_memory() -> None:
     a long-running service does not sit at its training peak."""
     name = ctypes.util.find_library("c")
     try:
-        getattr(ctypes.CDLL(name), "malloc_trim")(0)
+        ctypes.CDLL(name).malloc_trim(0)
     except (OSError, AttributeError, TypeError):
         pass  # not glibc: nothing to do

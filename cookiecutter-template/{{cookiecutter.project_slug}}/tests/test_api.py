@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import PROJECT, annotation_event, example_data
 
 
@@ -235,11 +234,10 @@ def test_projects_keep_their_own_annotations_and_versions(client):
 
 
 def test_a_body_over_the_limit_gets_json_413(spec, tmp_path):
-    from conftest import Client
-
     from backend.app import StripTrailingSlash, create_app
     from backend.service import create_service
     from backend.settings import load_settings
+    from conftest import Client
 
     spec["server"]["max_body_mb"] = 0.001  # about 1 kB
     service = create_service(spec, load_settings(spec, {"MODEL_DIR": str(tmp_path / "small")}), immediate=True)
