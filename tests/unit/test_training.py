@@ -44,6 +44,7 @@ def add(service, first_id: int, count: int, flip: bool = False, project: str = "
 
 
 def train(service, project: str = "1", trigger: str = "test"):
+    """Run a training as the queue does once a webhook queued one."""
     from backend.trainer import train_project
 
     service.store.mark_pending(project, "job")
@@ -132,7 +133,15 @@ def test_incremental_updates_then_full_refits(tmp_path):
     add(service, 5, 1, flip=True)  # an annotation changed: a model cannot unlearn it
     assert service.store.version(train(service)["version"])["kind"] == "full"
     add(service, 111, 10)
-    assert service.store.version(train(service, trigger="START_TRAINING")["version"])["kind"] == "full"
+    request_training(service, "1", "START_TRAINING", force=True)  # Start Training: always a full refit
+    assert service.store.versions("1")[-1]["kind"] == "full"
+    add(service, 121, 10)
+    assert service.store.version(train(service)["version"])["kind"] == "incremental"
+    # Start Training that coalesces into an incremental training already queued makes it full
+    add(service, 131, 10)
+    service.store.mark_pending("1", "queued-by-an-annotation")
+    request_training(service, "1", "START_TRAINING", force=True)
+    assert service.store.version(train(service)["version"])["kind"] == "full"
 
 
 def test_schedule_queues_a_full_training_of_every_project(tmp_path):

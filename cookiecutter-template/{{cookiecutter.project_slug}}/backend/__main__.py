@@ -92,7 +92,7 @@ def run_worker(service: Any, args: argparse.Namespace) -> int:
 def run_train(service: Any, args: argparse.Namespace) -> int:
     from .trainer import train_project
 
-    service.store.mark_pending(args.project, "cli")
+    service.store.mark_pending(args.project, "cli", full=True)
     outcome = train_project(service, args.project, "cli")
     print(json.dumps(outcome, indent=2))
     return 0 if outcome["status"] == "succeeded" else 1

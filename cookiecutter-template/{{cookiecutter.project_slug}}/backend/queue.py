@@ -78,10 +78,11 @@ def training_due(service: Service, project: str) -> bool:
 
 def request_training(service: Service, project: str, trigger: str, force: bool = False) -> str | None:
     """Queue a training if the policy (or `force`) asks for one. Returns the job id of the
-    queued training, which may be one queued earlier, or None when none is due."""
+    queued training, which may be one queued earlier, or None when none is due. A forced
+    training (Start Training, the schedule, a backfill) is always a full refit."""
     if not force and not training_due(service, project):
         return None
-    queued, job = service.store.mark_pending(project, uuid.uuid4().hex)
+    queued, job = service.store.mark_pending(project, uuid.uuid4().hex, full=force)
     if queued:
         delay = service.spec.get("training", {}).get("debounce_seconds", 2)
         enqueue(service, project, trigger, job, max(delay, FORCED_MIN_DELAY_SECONDS) if force else delay)

@@ -32,7 +32,8 @@ CREATE INDEX IF NOT EXISTS annotations_project ON annotations (project, seq);
 CREATE TABLE IF NOT EXISTS projects (
     project TEXT PRIMARY KEY,
     changes INTEGER NOT NULL DEFAULT 0,   -- annotation changes since the last training started
-    rewrites INTEGER NOT NULL DEFAULT 0,  -- updates and deletes since the last full training
+    rewrites INTEGER NOT NULL DEFAULT 0,  -- what an incremental update cannot apply, since the last
+                                          -- full training: updates, deletes, asks for a full refit
     updates INTEGER NOT NULL DEFAULT 0,   -- incremental updates since the last full training
     pending INTEGER NOT NULL DEFAULT 0,   -- a training is queued
     running INTEGER NOT NULL DEFAULT 0,   -- a training is running
@@ -197,11 +198,14 @@ class Store:
     def projects(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM projects ORDER BY project"))
 
-    def mark_pending(self, project: str, job: str) -> tuple[bool, str]:
-        """Flag a training as queued under `job`. Returns (True, job) when the caller must
-        enqueue it, or (False, the queued job) when one is queued already: events coalesce."""
+    def mark_pending(self, project: str, job: str, full: bool = False) -> tuple[bool, str]:
+        """Flag a training as queued under `job` (`full`: it must refit on every annotation).
+        Returns (True, job) when the caller must enqueue it, or (False, the queued job) when one
+        is queued already: events coalesce."""
         with self.transaction() as db:
             self._ensure_project(db, project)
+            if full:
+                db.conn.execute("UPDATE projects SET rewrites = rewrites + 1 WHERE project = ?", (project,))
             claimed = db.conn.execute(
                 "UPDATE projects SET pending = 1, job = ? WHERE project = ? AND pending = 0",
                 (job, project),

@@ -52,7 +52,7 @@ def train_project(service: Service, project: str, trigger: str) -> dict[str, Any
     n_annotations = None
     try:
         served = service.registry.current(project)
-        if incremental_possible(service, claimed, served, trigger):
+        if incremental_possible(service, claimed, served):
             model, record = incremental_update(service, project, served)
         else:
             model, record = full_training(service, project)
@@ -84,18 +84,17 @@ def train_project(service: Service, project: str, trigger: str) -> dict[str, Any
             "metrics": record["metrics"]}
 
 
-def incremental_possible(service: Service, claimed: dict[str, Any], served: Any, trigger: str) -> bool:
-    """An incremental update is possible when the spec asks for it, a served model exists, no
-    annotation was changed or deleted since the last full training (a model cannot unlearn),
-    the policy's count of updates is not reached, and the trigger is not the schedule or a
-    request to train (both ask for a full refit)."""
+def incremental_possible(service: Service, claimed: dict[str, Any], served: Any) -> bool:
+    """An incremental update is possible when the spec asks for it, a served model exists,
+    nothing since the last full training needs a refit (a changed or deleted annotation, which
+    a model cannot unlearn, or a forced training), and the policy's count of updates is not
+    reached."""
     training = service.spec.get("training", {})
     return (
         bool(training.get("incremental"))
         and served is not None
         and claimed["rewrites"] == 0
         and claimed["updates"] < training.get("full_refit_every", 20)
-        and trigger not in ("schedule", "START_TRAINING", "train", "cli")
     )
 
 
