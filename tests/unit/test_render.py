@@ -17,7 +17,7 @@ from mlgen.errors import OutputExistsError
 EXPECTED = {
     ".dockerignore", ".gitignore", "Dockerfile", "README.md", "docker-compose.yml",
     "requirements.txt", "requirements-test.txt", "spec.json",
-    "backend/__init__.py", "backend/__main__.py", "backend/app.py", "backend/events.py",
+    "backend/__init__.py", "backend/__main__.py", "backend/app.py", "backend/evaluation.py", "backend/events.py",
     "backend/features.py", "backend/labelconfig.py", "backend/labelstudio.py", "backend/model.py",
     "backend/predictor.py", "backend/schedule.py", "backend/status.py", "backend/sync.py",
     "backend/queue.py", "backend/registry.py", "backend/scoring.py", "backend/server.py",

@@ -76,9 +76,16 @@ def test_a_worse_candidate_is_kept_but_not_served(tmp_path):
     add(service, 1, 60)
     first = train(service)
     assert first["served"] and service.registry.served_version("1") == first["version"]
-    add(service, 61, 120, flip=True)  # annotators who swapped the labels
+    add(service, 61, 10)
+    assert train(service)["reason"].startswith("fewer than 20 annotations")  # too little to judge: served
+    first = train(service)
+    # someone edits spec.json: a recipe that ignores the text
+    service.spec["model"] = {"class": "sklearn.dummy.DummyClassifier", "params": {"strategy": "prior"}}
+    add(service, 71, 30)
     worse = train(service)
     assert worse["status"] == "succeeded" and not worse["served"] and worse["reason"].startswith("worse")
+    comparison = worse["metrics"]["comparison"]
+    assert comparison["annotations"] == 30 and comparison["new"]["f1_macro"] < comparison["served"]["f1_macro"]
     assert service.registry.served_version("1") == first["version"]
     assert service.store.version(worse["version"])["status"] == "rejected"
     assert service.store.runs("1")[0]["detail"].startswith("not served")

@@ -1,4 +1,4 @@
-"""Build the scikit-learn pipeline the service trains: features, then the estimator.
+"""Build the scikit-learn pipeline the service trains (features, then the estimator), and fit it.
 
 This is the place to change the model by hand. `build_model` must return an unfitted
 estimator whose `fit(X, y)` takes a rows_to_matrix array and label strings, and which has
@@ -11,10 +11,13 @@ import importlib
 import inspect
 from typing import Any
 
+import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.pipeline import Pipeline
 
-from .features import Featurizer
+from .features import Featurizer, rows_to_matrix
+
+EPOCHS = 5  # passes of partial_fit when an incremental model is fitted in full
 
 
 def build_model(spec: dict[str, Any]) -> Pipeline:
@@ -45,3 +48,21 @@ def resolve_estimator(path: str) -> type:
     if not (inspect.isclass(cls) and issubclass(cls, ClassifierMixin)):
         raise LookupError(f"'{path}' is not a scikit-learn classifier")
     return cls
+
+
+def fit_model(spec: dict[str, Any], classes: tuple[str, ...], rows: list[list[Any]], labels: list[str]) -> Pipeline:
+    """The spec's model fitted on the rows. An incremental model is fitted with partial_fit and
+    `classes` declared (all of the target's), so that later updates may bring classes unseen
+    yet; empty `classes` means the ones in the labels."""
+    model = build_model(spec)
+    X = rows_to_matrix(rows)
+    y = np.asarray(labels)
+    if not spec.get("training", {}).get("incremental"):
+        return model.fit(X, y)
+    vectors = model[:-1].fit(X, y).transform(X)
+    estimator = model.steps[-1][1]
+    order = np.random.default_rng(spec.get("training", {}).get("random_state", 0))
+    for _ in range(EPOCHS):
+        shuffled = order.permutation(len(y))
+        estimator.partial_fit(vectors[shuffled], y[shuffled], classes=list(classes) or np.unique(y))
+    return model

@@ -268,8 +268,8 @@ class Store:
                 "UPDATE versions SET status = 'superseded' WHERE project = ? AND status = 'serving'", (project,)
             )
             db.conn.execute(
-                "UPDATE versions SET status = 'serving', reason = ? WHERE version = ?",
-                (f"activated by hand at {now()}", version),
+                "UPDATE versions SET status = 'serving', reason = reason || ? WHERE version = ?",
+                (f"; activated by hand at {now()}", version),
             )
             self._ensure_project(db, project)
             # the next incremental update must start from a full refit of the new base

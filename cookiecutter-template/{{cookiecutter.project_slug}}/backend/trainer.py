@@ -1,9 +1,9 @@
 """Train one project's model from its stored annotations, measure it, and publish it.
 
-A full training measures the spec's model by stratified k-fold or holdout, refits it on every
-annotation, and serves it if the promotion policy agrees. An incremental training (when the
-spec asks for it) updates the served model with only the annotations written since, measuring
-it on them before it learns them (test, then train).
+A full training measures the spec's model (evaluation.py), refits it on every annotation, and
+serves it if the promotion gate agrees. An incremental training (when the spec asks for it)
+updates the served model with only the annotations written since, measuring it on them before
+it learns them (test, then train).
 """
 
 from __future__ import annotations
@@ -18,22 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sklearn
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import accuracy_score, f1_score, log_loss
-from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.metrics import accuracy_score
 
+from .evaluation import compare, evaluate, promotion_decision
 from .features import BadTaskError, read_row, rows_to_matrix
-from .model import build_model
+from .model import fit_model
+from .registry import ModelLoadError
 
 if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger(__name__)
-
-MIN_HOLDOUT = 10  # fewer held-out annotations make a metric that means nothing
-KFOLD_BELOW = 200  # evaluation "auto": k-fold under this many annotations, holdout from it on
-EPOCHS = 5  # passes of partial_fit when an incremental model is refit in full
-HIGHER_IS_BETTER = {"accuracy": True, "f1_macro": True, "f1_weighted": True, "log_loss": False}
 
 
 class NotEnoughDataError(ValueError):
@@ -51,13 +46,13 @@ def train_project(service: Service, project: str, trigger: str) -> dict[str, Any
     started = time.perf_counter()
     n_annotations = None
     try:
-        served = service.registry.current(project)
+        served = served_model(service, project)
         if incremental_possible(service, claimed, served):
             model, record = incremental_update(service, project, served)
         else:
-            model, record = full_training(service, project)
+            model, record = full_training(service, project, served)
         n_annotations = record["n_annotations"]
-        serve, reason = promotion_decision(service, project, record)
+        serve, reason = promotion_decision(service.spec, served is not None, record)
         record.update(trigger=trigger, reason=reason, duration_s=round(time.perf_counter() - started, 4))
         keep = service.spec.get("promotion", {}).get("keep_versions", 10)
         version = service.registry.save(project, model, record, serve, claimed, keep)
@@ -84,6 +79,16 @@ def train_project(service: Service, project: str, trigger: str) -> dict[str, Any
             "metrics": record["metrics"]}
 
 
+def served_model(service: Service, project: str) -> Any:
+    """The served model, or None if there is none or it cannot be loaded (a training then
+    replaces it rather than failing too)."""
+    try:
+        return service.registry.current(project)
+    except ModelLoadError as exc:
+        log.warning("project %s: %s; training a new model from scratch", project, exc)
+        return None
+
+
 def incremental_possible(service: Service, claimed: dict[str, Any], served: Any) -> bool:
     """An incremental update is possible when the spec asks for it, a served model exists,
     nothing since the last full training needs a refit (a changed or deleted annotation, which
@@ -98,34 +103,39 @@ def incremental_possible(service: Service, claimed: dict[str, Any], served: Any)
     )
 
 
-def training_set(service: Service, project: str, after_seq: int = 0) -> tuple[list[list[Any]], list[str], int]:
-    """The project's usable annotations written after `after_seq`: feature rows, labels and the
-    last seq read."""
+def training_set(service: Service, project: str, after_seq: int = 0) -> tuple[list[list[Any]], list[str], list[int]]:
+    """The project's usable annotations written after `after_seq`: feature rows, labels and
+    their seqs (write order)."""
     rows: list[list[Any]] = []
     labels: list[str] = []
-    last = after_seq
+    seqs: list[int] = []
     for data, label, seq in service.store.annotations(project, after_seq):
-        last = seq
         try:
             rows.append(read_row(data, service.spec["features"]))
         except BadTaskError:
             continue
         labels.append(label)
-    return rows, labels, last
+        seqs.append(seq)
+    return rows, labels, seqs
 
 
-def full_training(service: Service, project: str) -> tuple[Any, dict[str, Any]]:
-    rows, labels, last = training_set(service, project)
+def full_training(service: Service, project: str, served: Any) -> tuple[Any, dict[str, Any]]:
+    rows, labels, seqs = training_set(service, project)
     check_enough(service, labels)
-    metrics = evaluate(service.spec, rows, labels)
-    model = fit(service.spec, service.target.labels, rows, labels)
+    metrics, out_of_sample = evaluate(service.spec, rows, labels)
+    gated = service.spec.get("promotion", {}).get("policy", "if_better") == "if_better"
+    if served is not None and gated:
+        served_until = service.store.version(served.version)["trained_until"]
+        metrics["comparison"] = compare(served, served_until, seqs, rows, labels, out_of_sample)
+    model = fit_model(service.spec, service.target.labels, rows, labels)
+    last = max(seqs, default=service.store.last_annotation_seq(project))
     return model, {"kind": "full", "n_annotations": len(labels), "trained_until": last, "metrics": metrics}
 
 
 def incremental_update(service: Service, project: str, served: Any) -> tuple[Any, dict[str, Any]]:
     record = service.store.version(served.version)
     assert record is not None
-    rows, labels, last = training_set(service, project, after_seq=record["trained_until"])
+    rows, labels, seqs = training_set(service, project, after_seq=record["trained_until"])
     if not labels:
         raise NotEnoughDataError("no new annotation since the served model")
     X = rows_to_matrix(rows)
@@ -142,7 +152,7 @@ def incremental_update(service: Service, project: str, served: Any) -> tuple[Any
         "evaluation": "prequential: the served model's accuracy on the new annotations, before the update",
     }
     return model, {"kind": "incremental", "n_annotations": record["n_annotations"] + len(labels),
-                   "trained_until": last, "metrics": metrics}
+                   "trained_until": max(seqs), "metrics": metrics}
 
 
 def check_enough(service: Service, labels: list[str]) -> None:
@@ -153,104 +163,6 @@ def check_enough(service: Service, labels: list[str]) -> None:
     short = {label: counts.get(label, 0) for label in service.target.labels if counts.get(label, 0) < per_class}
     if short:
         raise NotEnoughDataError(f"min_per_class is {per_class}; these classes have fewer: {short}")
-
-
-def fit(spec: dict[str, Any], classes: tuple[str, ...], rows: list[list[Any]], labels: list[str]) -> Any:
-    """The spec's model fitted on the rows. An incremental model is fitted with partial_fit and
-    `classes` declared (all of the target's), so that later updates may bring classes unseen
-    yet; empty `classes` means the ones in the labels."""
-    model = build_model(spec)
-    X = rows_to_matrix(rows)
-    y = np.asarray(labels)
-    if not spec.get("training", {}).get("incremental"):
-        return model.fit(X, y)
-    features = model[:-1].fit(X, y)
-    estimator = model.steps[-1][1]
-    vectors = features.transform(X)
-    order = np.random.default_rng(spec.get("training", {}).get("random_state", 0))
-    for _ in range(EPOCHS):
-        shuffled = order.permutation(len(y))
-        estimator.partial_fit(vectors[shuffled], y[shuffled], classes=list(classes) or np.unique(y))
-    return model
-
-
-def evaluate(spec: dict[str, Any], rows: list[list[Any]], labels: list[str]) -> dict[str, Any]:
-    """Accuracy, macro- and weighted F1 and log loss of the spec's model, out of sample."""
-    evaluation = spec.get("evaluation", {})
-    counts = Counter(labels)
-    metrics: dict[str, Any] = {"n_train": len(labels), "class_counts": dict(sorted(counts.items()))}
-    method = evaluation.get("method", "auto")
-    if method == "auto":
-        method = "kfold" if len(labels) < KFOLD_BELOW else "holdout"
-    y = np.asarray(labels)
-    X = rows_to_matrix(rows)
-    seed = spec.get("training", {}).get("random_state", 0)
-    if method == "kfold":
-        folds = min(evaluation.get("folds", 5), min(counts.values()))
-        if folds < 2:
-            return {**metrics, "evaluation": "not measured: a class has a single annotation"}
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        proba = cross_val_predict(_Fitter(spec), X, y, cv=splitter, method="predict_proba")
-        truth, seen = y, np.unique(y)
-        metrics["evaluation"] = f"stratified {folds}-fold cross-validation"
-    else:
-        n_test = int(round(len(labels) * evaluation.get("holdout_fraction", 0.2)))
-        if min(counts.values()) < 2 or not max(len(counts), MIN_HOLDOUT) <= n_test <= len(labels) - len(counts):
-            return {**metrics, "evaluation": f"not measured: a holdout needs {MIN_HOLDOUT}+ annotations, 2+ per class"}
-        X_train, X_test, y_train, truth = train_test_split(X, y, test_size=n_test, stratify=y, random_state=seed)
-        model = _Fitter(spec).fit(X_train, y_train)
-        proba, seen = model.predict_proba(X_test), model.classes_
-        metrics["evaluation"] = f"stratified holdout of {n_test}"
-    predicted = seen[np.argmax(proba, axis=1)]
-    metrics.update(
-        accuracy=round(float(accuracy_score(truth, predicted)), 4),
-        f1_macro=round(float(f1_score(truth, predicted, average="macro")), 4),
-        f1_weighted=round(float(f1_score(truth, predicted, average="weighted")), 4),
-        log_loss=round(float(log_loss(truth, np.clip(proba, 1e-15, 1), labels=seen)), 4),
-    )
-    return metrics
-
-
-class _Fitter(ClassifierMixin, BaseEstimator):
-    """The spec's model as fit() trains it, for scikit-learn's cross-validation helpers (which
-    may hand it labels encoded as integers: the classes are the ones in y)."""
-
-    def __init__(self, spec: dict[str, Any] | None = None) -> None:
-        self.spec = spec
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> _Fitter:
-        self.model_ = fit(self.spec or {}, (), list(X), list(y))
-        self.classes_ = self.model_.classes_
-        return self
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict_proba(X)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(X)
-
-
-def promotion_decision(service: Service, project: str, record: dict[str, Any]) -> tuple[bool, str]:
-    """Whether the new model is served, and why."""
-    promotion = service.spec.get("promotion", {})
-    metric = service.spec.get("evaluation", {}).get("metric", "f1_macro")
-    served_version = service.store.served_version(project)
-    if served_version is None:
-        return True, "the project's first model"
-    if record["kind"] == "incremental":
-        return True, "an incremental update of the served model"
-    if promotion.get("policy", "if_better") == "always":
-        return True, "promotion policy: always"
-    served = service.store.version(served_version)
-    new_value = record["metrics"].get(metric)
-    old_value = served["metrics"].get(metric) if served else None
-    if new_value is None or old_value is None:
-        return True, f"{metric} not measured for both models; serving the newer"
-    tolerance = promotion.get("tolerance", 0.02)
-    better = HIGHER_IS_BETTER[metric]
-    ok = new_value >= old_value - tolerance if better else new_value <= old_value + tolerance
-    comparison = f"{metric} {new_value} against {old_value} for {served_version} (tolerance {tolerance})"
-    return ok, comparison if ok else f"worse: {comparison}"
 
 
 def _summary(metrics: dict[str, Any]) -> str:
