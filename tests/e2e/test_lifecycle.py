@@ -58,6 +58,10 @@ def test_separate_worker_process(runtime_python, tmp_path):
         result = server.post("/predict", {"tasks": [{"data": {"text": "so happy"}}], "project": 3})[1]
         assert result["results"][0]["model_version"] == trained
         assert result["results"][0]["result"][0]["value"]["choices"] == ["happy"]
+        env = {**os.environ, "MODEL_DIR": str(state), "HOST": "127.0.0.1", "PORT": str(server.port)}
+        health = [str(runtime_python), "-m", "backend", "health"]  # the container's health check
+        assert subprocess.run(health, cwd=project, env=env).returncode == 0
+        assert subprocess.run(health, cwd=project, env={**env, "PORT": "1"}, capture_output=True).returncode == 1
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     rollback = sub.add_parser("rollback", help="serve an earlier kept version again")
     rollback.add_argument("project", help="Label Studio project id")
     rollback.add_argument("version", nargs="?", help="the version to serve (default: the one served before)")
+    sub.add_parser("health", help="exit 0 if the local service answers /health (for container health checks)")
     add_sync_commands(sub)
     args = parser.parse_args(argv)
 
@@ -52,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["HOST"] = args.host
         if args.port:
             os.environ["PORT"] = str(args.port)
+    if args.command == "health":  # light: no model, store or queue
+        from .settings import load_settings
+        from .spec import load_spec
+
+        return run_health(load_settings(load_spec()))
     try:
         from .service import create_service
 
@@ -137,6 +143,23 @@ def run_rollback(service: Any, args: argparse.Namespace) -> int:
         return 1
     print(f"project {args.project} now serves {version}")
     return 0
+
+
+def run_health(settings: Any) -> int:
+    import base64
+    import urllib.request
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    request = urllib.request.Request(f"http://{host}:{settings.port}/health")
+    if settings.basic_auth:
+        token = base64.b64encode(":".join(settings.basic_auth).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=3) as response:
+            return 0 if json.loads(response.read()).get("status") == "UP" else 1
+    except (OSError, ValueError) as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
 
 
 COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
