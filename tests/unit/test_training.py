@@ -77,7 +77,7 @@ def test_a_worse_candidate_is_kept_but_not_served(tmp_path):
     first = train(service)
     assert first["served"] and service.registry.served_version("1") == first["version"]
     add(service, 61, 10)
-    assert train(service)["reason"].startswith("fewer than 20 annotations")  # too little to judge: served
+    assert train(service)["reason"].startswith("10 annotations since the served model, 20 needed")  # served
     first = train(service)
     # someone edits spec.json: a recipe that ignores the text
     service.spec["model"] = {"class": "sklearn.dummy.DummyClassifier", "params": {"strategy": "prior"}}

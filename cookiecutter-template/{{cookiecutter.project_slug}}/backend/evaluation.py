@@ -96,12 +96,12 @@ class _Fitter(ClassifierMixin, BaseEstimator):
 
 
 def compare(served: Any, served_until: int, seqs: list[int], rows: list[list[Any]], labels: list[str],
-            out_of_sample: Any) -> dict[str, Any] | None:
-    """Both models' metrics on the annotations written after the served model was trained,
-    or None when there are too few of them to judge."""
+            out_of_sample: Any) -> dict[str, Any]:
+    """Both models' metrics on the annotations written after the served model was trained;
+    only their number when there are too few to judge."""
     fresh = [i for i, seq in enumerate(seqs) if seq > served_until]
     if len(fresh) < MIN_COMPARE:
-        return None
+        return {"annotations": len(fresh)}
     truth = np.asarray(labels)[fresh]
     candidate_proba, candidate_classes = out_of_sample(fresh)
     served_proba = served.model.predict_proba(rows_to_matrix([rows[i] for i in fresh]))
@@ -122,9 +122,10 @@ def promotion_decision(spec: dict[str, Any], has_served: bool, record: dict[str,
         return True, "an incremental update of the served model"
     if promotion.get("policy", "if_better") == "always":
         return True, "promotion policy: always"
-    comparison = record["metrics"].get("comparison")
-    if comparison is None:
-        return True, f"fewer than {MIN_COMPARE} annotations since the served model: no evidence against the newer"
+    comparison = record["metrics"].get("comparison", {})
+    if "new" not in comparison:
+        return True, (f"{comparison.get('annotations', 0)} annotations since the served model, "
+                      f"{MIN_COMPARE} needed to compare: no evidence against the newer")
     new, old = comparison["new"][metric], comparison["served"][metric]
     tolerance = promotion.get("tolerance", 0.02)
     ok = new >= old - tolerance if HIGHER_IS_BETTER[metric] else new <= old + tolerance
