@@ -1,4 +1,5 @@
-"""The HTTP API Label Studio calls: /health, /setup, /predict, /webhook, /train, /versions, /metrics.
+"""The HTTP API: what Label Studio calls (/health, /setup, /predict, /webhook, /train, /versions)
+and what people use (/metrics, /status, /versions/activate).
 
 Every answer is JSON, errors included. Label Studio shows only the status line of a failed
 call, so errors carry their cause in the reason phrase too.
@@ -24,6 +25,7 @@ from .queue import request_training
 from .registry import ModelLoadError, untrained_version
 from .service import Service
 from .status import status_page
+from .sync import store_tasks
 
 log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "default"
@@ -130,13 +132,7 @@ def create_app(service: Service) -> bottle.Bottle:
         tasks = body.get("annotations")
         if not isinstance(tasks, list):
             raise ApiError(400, "the body needs 'annotations', a list of annotated tasks")
-        for task in tasks:
-            if isinstance(task, dict) and isinstance(task.get("annotations"), list):
-                payload = {"annotation": task["annotations"], "task": [task], "project": project}
-                try:
-                    handle_webhook(service, {"action": "ANNOTATIONS_CREATED", **payload})
-                except PayloadError as exc:
-                    raise ApiError(400, f"bad annotations: {exc}") from None
+        store_tasks(service, project, [task for task in tasks if isinstance(task, dict)])
         job = request_training(service, project, "train", force=True)
         bottle.response.status = 201
         return {"status": "ok", "job": job}

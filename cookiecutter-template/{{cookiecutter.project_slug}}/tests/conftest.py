@@ -86,7 +86,8 @@ class Response:
         self.status = status
         self.code = int(status.split()[0])
         self.headers = headers
-        self.json = json.loads(payload)
+        self.text = payload.decode("utf-8")
+        self.json = json.loads(payload) if "json" in headers.get("content-type", "") else None
 
 
 def example_data(spec: dict[str, Any], label_index: int, k: int) -> dict[str, Any]:

@@ -244,3 +244,29 @@ def test_a_body_over_the_limit_gets_json_413(spec, tmp_path):
     client = Client(StripTrailingSlash(create_app(service)), service)
     response = client.post("/predict", {"tasks": [{"data": {"text": "x" * 5000}}]})
     assert response.code == 413 and "max_body_mb" in response.json["error"]
+
+
+def test_rollback_over_http(make_client):
+    client = make_client({"BASIC_AUTH_USER": "ls", "BASIC_AUTH_PASS": "pw"})
+    auth = ("ls", "pw")
+    next_id = train(client)
+    train(client, start_id=next_id)
+    versions = client.get("/versions", auth=auth).json
+    mine = [v for v in versions["details"] if v["project"] == str(PROJECT)]
+    assert len(mine) >= 2 and all(v["version"] in versions["versions"] for v in mine)
+    first = mine[0]["version"]
+    body = {"project": str(PROJECT), "version": first}
+    assert client.post("/versions/activate", body).code == 401
+    response = client.post("/versions/activate", body, auth=auth)
+    assert response.code == 200 and response.json["model_version"] == first
+    setup = client.post("/setup", setup_body(client), auth=auth).json
+    assert setup["model_version"] == first
+    missing = client.post("/versions/activate", {"project": str(PROJECT), "version": "nope"}, auth=auth)
+    assert missing.code == 404 and missing.json["error"]
+
+
+def test_status_page(client):
+    train(client)
+    response = client.get("/status")
+    assert response.code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "<svg" in response.text and client.service.registry.served_version(str(PROJECT)) in response.text
