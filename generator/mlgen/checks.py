@@ -73,10 +73,16 @@ def check(fn: Callable[[Context], None]) -> Callable[[Context], None]:
     return fn
 
 
-def run_checks(loaded: LoadedSpec) -> list[Problem]:
+def run_checks(loaded: LoadedSpec, partial: bool = False) -> list[Problem]:
+    """Every check's problems. With `partial` (the spec has schema errors), a check that meets
+    data of the wrong shape is skipped: the schema problems already say what is wrong there."""
     ctx = Context(loaded)
     for fn in CHECKS:
-        fn(ctx)
+        try:
+            fn(ctx)
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+            if not partial:
+                raise
     return ctx.problems
 
 

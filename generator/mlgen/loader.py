@@ -8,6 +8,7 @@ A key given twice is an error, never a silent overwrite. Every failure is a Prob
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ class _Loader(_SafeLoader):  # type: ignore[misc, valid-type]
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain value, not a list or a mapping", key_node.start_mark)
             if key in seen:
                 first = seen[key].start_mark.line + 1
                 raise _DuplicateKeyError(

@@ -15,6 +15,8 @@ from .loader import LoadedSpec, load_spec_file
 from .problems import Problem
 from .resources import load_schema
 
+SPEC_VERSION = 1
+
 
 @cache
 def _validator() -> jsonschema.Draft7Validator:
@@ -34,10 +36,14 @@ def validate_file(path: str) -> tuple[LoadedSpec | None, list[Problem]]:
 
 
 def validate_loaded(loaded: LoadedSpec) -> list[Problem]:
+    """Schema problems and semantic problems together: the semantic checks also run on a spec
+    with schema errors, skipping what they cannot read, so one run reports everything."""
     problems = schema_problems(loaded)
-    if not problems:
-        problems = run_checks(loaded)
-    return sorted(problems)
+    if problems and loaded.data.get("version") != SPEC_VERSION:
+        return problems  # a spec of another format version: its other keys may mean other things
+    taken = {(p.line, p.column) for p in problems}  # one problem a place: the schema's comes first
+    checked = [p for p in run_checks(loaded, partial=bool(problems)) if (p.line, p.column) not in taken]
+    return sorted(problems + checked)
 
 
 def schema_problems(loaded: LoadedSpec) -> list[Problem]:
