@@ -1,4 +1,5 @@
-"""How the samples' make_tasks.py scripts order tasks: which are annotated, and where.
+"""What the samples' make_tasks.py scripts share: which tasks are annotated and where, and the
+command line that writes (or checks) tasks.json and heldout_labels.json.
 
 Annotated tasks are split over the classes in proportion to their sizes and ordered so that every
 prefix of them is itself stratified; they are then spread at random positions among the rest.
@@ -6,7 +7,12 @@ prefix of them is itself stratified; they are then spread at random positions am
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
 
 
 def allocate(sizes: dict[str, int], total: int) -> dict[str, int]:
@@ -42,3 +48,32 @@ def layout(items: dict[str, list], n_annotated: int, rng: random.Random) -> list
         else:
             out.append((*next(rest_iter), False))
     return out
+
+
+def dump(items: list) -> str:
+    """A JSON list with one item per line: small diffs, still easy to read."""
+    return "[\n" + ",\n".join(json.dumps(item, ensure_ascii=False, allow_nan=False) for item in items) + "\n]\n"
+
+
+def main(build: Callable[[], tuple[list[dict], list[str]]], here: Path) -> int:
+    parser = argparse.ArgumentParser(description="Write the sample's tasks.json and heldout_labels.json.")
+    parser.add_argument("--out", type=Path, default=here, help="output folder (default: next to the script)")
+    parser.add_argument("--check", action="store_true", help="only check that the files are up to date")
+    args = parser.parse_args()
+    tasks, labels = build()
+    files = {"tasks.json": dump(tasks), "heldout_labels.json": dump(labels)}
+    if args.check:
+        stale = [name for name, text in files.items()
+                 if not (args.out / name).exists() or (args.out / name).read_text(encoding="utf-8") != text]
+        print(f"stale: {', '.join(stale)}" if stale else "up to date")
+        return 1 if stale else 0
+    for name, text in files.items():
+        (args.out / name).write_text(text, encoding="utf-8")
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for task, label in zip(tasks, labels):
+        counts[label][0] += 1
+        counts[label][1] += "annotations" in task
+    print(f"{len(tasks)} tasks, {sum(c[1] for c in counts.values())} annotated")
+    for label, (n, n_annotated) in sorted(counts.items()):
+        print(f"  {label:12s} {n:4d} tasks, {n_annotated:3d} annotated")
+    return 0

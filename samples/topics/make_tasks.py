@@ -26,9 +26,7 @@ What it does:
 
 from __future__ import annotations
 
-import argparse
 import importlib.resources
-import json
 import random
 import re
 import sys
@@ -37,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import yaml
-from layout import layout  # noqa: E402  (samples/layout.py, shared by the samples)
+from layout import layout, main  # noqa: E402  (samples/layout.py, shared by the samples)
 
 # Corpus category (the first entry of a file's `categories`) -> label in the labeling config.
 CLASSES = {"AI": "AI", "coding": "Coding", "psychology": "Psychology", "trivia": "Trivia"}
@@ -104,34 +102,5 @@ def build() -> tuple[list[dict], list[str]]:
     return tasks, labels
 
 
-def dump(items: list) -> str:
-    """A JSON list with one item per line: small diffs, still easy to read."""
-    return "[\n" + ",\n".join(json.dumps(item, ensure_ascii=False) for item in items) + "\n]\n"
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: next to this script)")
-    parser.add_argument("--check", action="store_true", help="only check that the files are up to date")
-    args = parser.parse_args()
-    tasks, labels = build()
-    files = {"tasks.json": dump(tasks), "heldout_labels.json": dump(labels)}
-    if args.check:
-        stale = [name for name, text in files.items()
-                 if not (args.out / name).exists() or (args.out / name).read_text(encoding="utf-8") != text]
-        print(f"stale: {', '.join(stale)}" if stale else "up to date")
-        return 1 if stale else 0
-    for name, text in files.items():
-        (args.out / name).write_text(text, encoding="utf-8")
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for task, label in zip(tasks, labels):
-        counts[label][0] += 1
-        counts[label][1] += "annotations" in task
-    print(f"{len(tasks)} tasks, {sum(c[1] for c in counts.values())} annotated")
-    for label, (n, n_annotated) in sorted(counts.items()):
-        print(f"  {label:12s} {n:4d} tasks, {n_annotated:3d} annotated")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(build, HERE))
