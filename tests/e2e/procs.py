@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,25 @@ class Service:
     def post(self, path: str, body: Any) -> tuple[int, Any]:
         return self.request("POST", path, body)
 
+    def idle(self) -> bool:
+        """Some project exists and none has a training queued or running."""
+        projects = self.get("/metrics")["projects"]
+        return bool(projects) and not any(p["training_queued"] or p["training_running"] for p in projects)
+
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout=60)
         finally:
             self.log.close()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 120, interval: float = 0.25) -> Any:
+    """The first truthy value of `condition`, polled until `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from mlgen import render_backend
-from procs import Service
-from test_samples import wait_for
+from procs import Service, wait_for
 
 pytestmark = pytest.mark.e2e
 CONFIG = ('<View><Text name="text" value="$text"/><Choices name="mood" toName="text">'

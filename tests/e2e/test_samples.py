@@ -6,13 +6,12 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from helpers import PAYLOADS, SAMPLES
 from mlgen import render_backend
-from procs import Service
+from procs import Service, wait_for
 
 pytestmark = pytest.mark.e2e
 SAMPLE_NAMES = sorted(p.parent.name for p in SAMPLES.glob("*/backend.yaml"))
@@ -21,16 +20,6 @@ PROJECT_ID = 5
 
 def payload(name: str) -> dict:
     return json.loads((PAYLOADS / f"{name}.json").read_text())["body"]
-
-
-def wait_for(condition, timeout: float = 120, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
 
 
 def strict_problems(prediction: dict, target: str, to_name: str, labels: list[str]) -> list[str]:
@@ -64,11 +53,6 @@ def predict(service: Service, spec: dict, tasks: list[dict]) -> list[dict]:
     assert status == 200, answer
     assert len(answer["results"]) == len(tasks)
     return answer["results"]
-
-
-def idle(service: Service) -> bool:
-    projects = service.get("/metrics")["projects"]
-    return bool(projects) and not any(p["training_queued"] or p["training_running"] for p in projects)
 
 
 @pytest.mark.parametrize("sample", SAMPLE_NAMES)
@@ -111,7 +95,7 @@ def test_sample_end_to_end(sample, runtime_python, tmp_path):
             assert status == 200 and answer["status"] == "ok", answer
 
         wait_for(lambda: served_version(service, spec) != untrained)
-        wait_for(lambda: idle(service))
+        wait_for(service.idle)
         version = served_version(service, spec)
         trained = [v for v in service.get("/versions")["versions"] if v != untrained]
         assert 1 <= len(trained) <= 3, f"{len(annotated)} annotations in a burst made {len(trained)} trainings"

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO
-from procs import Service
+from procs import Service, wait_for
 from test_lifecycle import annotate, render, version
-from test_samples import wait_for
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(os.environ.get("MLGEN_ARTIFACTS", REPO / "test-artifacts"))
@@ -26,8 +25,7 @@ def test_a_burst_of_50_annotations_makes_one_or_two_trainings(runtime_python, tm
     try:
         annotate(service, 50)
         wait_for(lambda: version(service) != "moods-untrained")
-        wait_for(lambda: not any(p["training_queued"] or p["training_running"]
-                                 for p in service.get("/metrics")["projects"]))
+        wait_for(service.idle)
         trainings = [v for v in service.get("/versions")["details"] if v["project"] == "3"]
         assert 1 <= len(trainings) <= 2, f"50 webhooks made {len(trainings)} trainings"
         assert service.get("/metrics")["annotations"] == 50
@@ -52,8 +50,7 @@ def test_status_page_draws_the_learning_curve_in_chromium(runtime_python, tmp_pa
         for rounds in range(1, 4):  # three trainings: three points on the curve
             annotate(service, 8 * rounds)
             wait_for(lambda rounds=rounds: len(service.get("/versions")["details"]) >= rounds)
-        wait_for(lambda: not any(p["training_queued"] or p["training_running"]
-                                 for p in service.get("/metrics")["projects"]))
+        wait_for(service.idle)
         profile = tmp_path / "chromium-profile"
         dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
                               service.url + "/status"], capture_output=True, text=True, timeout=120).stdout

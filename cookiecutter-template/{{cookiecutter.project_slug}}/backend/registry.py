@@ -26,7 +26,7 @@ import skops.io
 from .store import Store
 
 # Types a model file may contain: scikit-learn, its numeric stack, and this package.
-TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", f"{__package__}.", "builtins.")
+TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", f"{__package__}.")
 
 
 class ModelLoadError(RuntimeError):

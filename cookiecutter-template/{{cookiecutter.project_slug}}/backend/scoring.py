@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-STRATEGIES = ("least_confidence", "margin", "entropy")
-
 
 def confidence_scores(proba: np.ndarray, strategy: str) -> np.ndarray:
     """One score in [0, 1] per row of an (n_tasks, n_classes) probability matrix."""

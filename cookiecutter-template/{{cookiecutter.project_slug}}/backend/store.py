@@ -257,13 +257,9 @@ class Store:
             )
 
     def activate(self, project: str, version: str) -> None:
-        """Serve a kept version of the project (a rollback, or a rejected model chosen by hand)."""
+        """Serve a kept version of the project (a rollback, or a rejected model chosen by hand);
+        the registry checks first that it is the project's and that its model loads."""
         with self.transaction() as db:
-            row = self._one("SELECT project, path FROM versions WHERE version = ?", (version,))
-            if row is None or row["project"] != project:
-                raise LookupError(f"project {project} has no version {version}")
-            if row["path"] is None:
-                raise LookupError(f"the model file of {version} was pruned; it cannot be served again")
             db.conn.execute(
                 "UPDATE versions SET status = 'superseded' WHERE project = ? AND status = 'serving'", (project,)
             )
@@ -321,9 +317,6 @@ class Store:
 
     def next_seq(self, project: str) -> int:
         return 1 + self._scalar("SELECT coalesce(max(seq), 0) FROM versions WHERE project = ?", (project,))
-
-    def last_annotation_seq(self, project: str) -> int:
-        return self._scalar("SELECT coalesce(max(seq), 0) FROM annotations WHERE project = ?", (project,))
 
     def version(self, version: str) -> dict[str, Any] | None:
         row = self._one("SELECT * FROM versions WHERE version = ?", (version,))

@@ -128,8 +128,7 @@ def full_training(service: Service, project: str, served: Any) -> tuple[Any, dic
         served_until = service.store.version(served.version)["trained_until"]
         metrics["comparison"] = compare(served, served_until, seqs, rows, labels, out_of_sample)
     model = fit_model(service.spec, service.target.labels, rows, labels)
-    last = max(seqs, default=service.store.last_annotation_seq(project))
-    return model, {"kind": "full", "n_annotations": len(labels), "trained_until": last, "metrics": metrics}
+    return model, {"kind": "full", "n_annotations": len(labels), "trained_until": max(seqs), "metrics": metrics}
 
 
 def incremental_update(service: Service, project: str, served: Any) -> tuple[Any, dict[str, Any]]:
