@@ -48,7 +48,7 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "topics"
-PAYLOADS = REPO.parent / "shared" / "ls-payloads"
+PAYLOADS = REPO / "tests" / "fixtures" / "ls-payloads"
 TEMPLATE_PROJECT = REPO / "cookiecutter-template" / "{{cookiecutter.project_slug}}"
 PROJECT_ID = 5
 LS_PROJECT = f"{PROJECT_ID}.1700000000"  # the form Label Studio sends to /predict and /setup

@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_PROJECT = REPO / "cookiecutter-template" / "{{cookiecutter.project_slug}}"
 SAMPLES = REPO / "samples"
-PAYLOADS = REPO.parent / "shared" / "ls-payloads"
+PAYLOADS = REPO / "tests" / "fixtures" / "ls-payloads"
 CACHE = Path(os.environ.get("MLGEN_CACHE", REPO / ".cache"))
 
 

@@ -43,3 +43,15 @@ def test_the_code_passes_ruff():
     result = subprocess.run([ruff, "check", "--output-format", "concise", *folders], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_nothing_reads_outside_the_repository():
+    """A user's clone has nothing beside it: no code may reach for a folder next to the repo."""
+    pattern = re.compile(r"REPO\.parent|\.\./shared|/work/shared|parent\s*/\s*\"shared\"")
+    offenders = []
+    for folder in ("generator", "cookiecutter-template", "tests", "benchmarks", "samples"):
+        for path in (REPO / folder).rglob("*"):
+            if path.suffix in {".py", ".md", ".toml", ".txt", ".cfg"} and path != Path(__file__):
+                if pattern.search(path.read_text(errors="replace")):
+                    offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []
