@@ -60,7 +60,9 @@ sys.path.insert(0, str(RUNTIME))
 sys.dont_write_bytecode = True  # leave no __pycache__ in the template
 
 from backend.features import BadTaskError, read_field, read_row, rows_to_matrix  # noqa: E402
+from backend.labelconfig import find_target, parse_label_config  # noqa: E402
 from backend.model import build_model  # noqa: E402
+from backend.targets import make_target  # noqa: E402
 from mlgen import load_spec  # noqa: E402
 
 SIZES = (20, 50, 100, 200, 800)
@@ -108,7 +110,8 @@ def recipes_for(spec: dict[str, Any], tasks: list[dict[str, Any]]) -> tuple[list
         except BadTaskError:
             pass
     by_task = dict(zip(usable, rows))
-    recipes = [Recipe("ours", f"ours: {describe(spec)}", lambda: build_model(spec),
+    target = make_target(find_target(parse_label_config(spec["labeling_config"]), spec["target"]))
+    recipes = [Recipe("ours", f"ours: {describe(spec)}", lambda: build_model(spec, target),
                       lambda idx: rows_to_matrix([by_task[i] for i in idx]))]
     text = next((f for f in spec["features"] if f["type"] == "text"), None)
     if text is not None:

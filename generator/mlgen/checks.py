@@ -26,7 +26,7 @@ class Context:
     problems: list[Problem] = field(default_factory=list)
     config: Any = None  # the parsed labeling config
     xml_file: Path | None = None  # where it came from, when not inline
-    target: Any = None  # its target control tag
+    target: Any = None  # its target (a targets.Target of the kind that predicts the control tag)
     estimator: type | None = None
 
     @property
@@ -134,20 +134,27 @@ def target(ctx: Context) -> None:
     def report(code: str, message: str, hint: str | None = None) -> None:
         ctx.report_xml(control.line, control.column, code, message, hint)
 
-    if control.tag != "Choices":
-        report("unsupported-target", f"'{control.name}' is a <{control.tag}>; mlgen predicts <Choices>",
-               "name a <Choices> control tag in 'target'")
-    elif control.choice != "single":
-        report("unsupported-target", f"'{control.name}' allows several choices; mlgen predicts single-choice <Choices> for now",
-               'remove choice="multiple" to predict one choice per task')
-    elif len(control.labels) < 2:
-        report("too-few-labels", f"'{control.name}' has {len(control.labels)} choice(s); a classifier needs 2 or more")
-    elif not control.to_names or control.to_names[0] not in ctx.config.objects:
-        objects = ", ".join(sorted(ctx.config.objects)) or "none"
-        report("unknown-object", f"'{control.name}' has toName={','.join(control.to_names)!r}, which names no object tag",
-               f"object tags: {objects}")
-    else:
-        ctx.target = control
+    targets = runtime_module("targets")
+    kind = targets.kind_of(control)
+    if kind is None:
+        report("unsupported-target", unsupported_target(control, targets.KINDS),
+               "name a control tag that mlgen predicts in 'target'")
+        return
+    problems = kind.problems(control, ctx.config)
+    for problem in problems:
+        report(problem.code, problem.message, problem.hint)
+    if not problems:
+        ctx.target = kind(control)
+
+
+def unsupported_target(control: Any, kinds: tuple[type, ...]) -> str:
+    """Why no target kind predicts a control tag, naming what mlgen does predict."""
+    same_tag = [kind for kind in kinds if control.tag in kind.tags]
+    if control.tag == "Choices" and same_tag:
+        supported = " or ".join(f'choice="{kind.choice}"' for kind in same_tag if hasattr(kind, "choice"))
+        return f"'{control.name}' has choice=\"{control.choice}\"; mlgen predicts <Choices> with {supported}"
+    tags = sorted({tag for kind in kinds for tag in kind.tags})
+    return f"'{control.name}' is a <{control.tag}>; mlgen predicts {', '.join(f'<{t}>' for t in tags)}"
 
 
 @check

@@ -22,7 +22,8 @@ EXPECTED = {
     "backend/predictor.py", "backend/schedule.py", "backend/status.py", "backend/sync.py",
     "backend/queue.py", "backend/registry.py", "backend/scoring.py", "backend/server.py",
     "backend/service.py", "backend/settings.py", "backend/spec.py", "backend/store.py",
-    "backend/trainer.py", "tests/conftest.py", "tests/test_api.py",
+    "backend/trainer.py", "backend/targets/__init__.py", "backend/targets/base.py",
+    "backend/targets/single_choice.py", "tests/conftest.py", "tests/test_api.py",
 }
 HOSTILE = [
     'quote"s', "back\\slash", "new\nline", "{{ 7*7 }}", "{% raw %}", "ünïcödé ✓",

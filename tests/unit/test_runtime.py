@@ -77,7 +77,7 @@ def test_triggers_coalesce_into_one_queued_training(service):
     from backend.queue import request_training
 
     store = service.store
-    store.save_annotations("1", [{"id": i, "task": i, "data": {"text": f"w{i % 2}"}, "label": "ab"[i % 2]}
+    store.save_annotations("1", [{"id": i, "task": i, "data": {"text": f"w{i % 2}"}, "answer": "ab"[i % 2]}
                                  for i in range(4)], [])
     jobs = {request_training(service, "1", "test") for _ in range(20)}
     assert len(jobs) == 1 and service.huey.pending_count() == 1
@@ -95,7 +95,7 @@ def test_triggers_coalesce_into_one_queued_training(service):
 def test_a_training_cut_off_is_queued_again(service):
     from backend.queue import recover, request_training
 
-    service.store.save_annotations("1", [{"id": 1, "task": 1, "data": {"text": "x"}, "label": "a"}], [])
+    service.store.save_annotations("1", [{"id": 1, "task": 1, "data": {"text": "x"}, "answer": "a"}], [])
     request_training(service, "1", "test", force=True)
     assert service.store.claim_training("1")[0] == "claimed"  # ...and the process dies here
     service.huey.flush()
@@ -108,7 +108,7 @@ def test_failed_training_keeps_the_previous_model(service):
     from backend.trainer import train_project
 
     store = service.store
-    store.save_annotations("1", [{"id": i, "task": i, "data": {"text": f"w{i % 2}"}, "label": "ab"[i % 2]}
+    store.save_annotations("1", [{"id": i, "task": i, "data": {"text": f"w{i % 2}"}, "answer": "ab"[i % 2]}
                                  for i in range(6)], [])
     store.mark_pending("1", "j1")
     assert train_project(service, "1", "test")["status"] == "succeeded"

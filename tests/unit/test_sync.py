@@ -107,7 +107,7 @@ def test_autolabel_uploads_predictions_and_confident_annotations_and_resumes(tmp
     service = make_service(tmp_path)
     tasks = ls_tasks(60, annotated_every=3)
     service.store.save_annotations("1", [
-        {"id": a["id"], "task": t["id"], "data": t["data"], "label": a["result"][0]["value"]["choices"][0]}
+        {"id": a["id"], "task": t["id"], "data": t["data"], "answer": a["result"][0]["value"]["choices"][0]}
         for t in tasks for a in t["annotations"]], [])
     version = train(service)["version"]
     unlabeled = [t["id"] for t in tasks if not t["annotations"]]

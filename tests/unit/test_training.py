@@ -39,7 +39,7 @@ def add(service, first_id: int, count: int, flip: bool = False, project: str = "
         label = "pos" if i % 2 else "neg"
         text = " ".join(rng.choice(WORDS[label]) for _ in range(4)) + f" item{i}"
         records.append({"id": i, "task": i, "data": {"text": text},
-                        "label": ("neg" if label == "pos" else "pos") if flip else label})
+                        "answer": ("neg" if label == "pos" else "pos") if flip else label})
     service.store.save_annotations(project, records, [])
 
 
@@ -165,7 +165,7 @@ def test_schedule_queues_a_full_training_of_every_project(tmp_path):
 
 def test_forced_training_with_one_class_is_skipped_not_failed(tmp_path):
     service = make_service(tmp_path)
-    service.store.save_annotations("1", [{"id": 1, "task": 1, "data": {"text": "x"}, "label": "pos"}], [])
+    service.store.save_annotations("1", [{"id": 1, "task": 1, "data": {"text": "x"}, "answer": "pos"}], [])
     request_training(service, "1", "START_TRAINING", force=True)
     assert service.store.runs("1")[0]["status"] == "skipped"
     assert service.registry.served_version("1").endswith("untrained")

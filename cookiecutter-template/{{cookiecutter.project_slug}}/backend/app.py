@@ -211,7 +211,7 @@ def config_problems(service: Service, schema: str) -> list[str]:
     except LabelConfigError as exc:
         return [str(exc)]
     fields = [f["field"] for f in service.spec["features"]]
-    return compatibility_problems(config, service.target, fields)
+    return compatibility_problems(config, service.target.control, fields)
 
 
 def json_body() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .features import BadTaskError, read_row
 from .queue import enqueue_backfill, request_training
 from .sync import backfilled
+from .targets import UnreadableAnswer
 
 if TYPE_CHECKING:
     from .service import Service
@@ -97,12 +98,14 @@ def delete_annotations(service: Service, payload: dict[str, Any]) -> dict[str, A
 
 def usable_record(service: Service, annotation: dict[str, Any], task: dict[str, Any]) -> dict[str, Any] | None:
     """The stored form of an annotation, or None when it cannot teach the model anything:
-    cancelled (skipped), without a choice of the target, with an unknown label, or on a task
-    whose data the features cannot read."""
+    cancelled (skipped), without an answer the target can read, or on a task whose data the
+    features cannot read."""
     if annotation.get("was_cancelled"):
         return None
-    label = target_label(annotation.get("result"), service.target.name)
-    if label is None or label not in service.target.labels:
+    try:
+        answer = service.target.answer(annotation.get("result"))
+    except UnreadableAnswer as exc:
+        log.info("annotation %s not used: %s", annotation["id"], exc)
         return None
     data = task.get("data")
     try:
@@ -110,19 +113,7 @@ def usable_record(service: Service, annotation: dict[str, Any], task: dict[str, 
     except BadTaskError as exc:
         log.info("annotation %s not used: %s", annotation["id"], exc)
         return None
-    return {"id": annotation["id"], "task": task.get("id"), "data": data, "label": label}
-
-
-def target_label(result: Any, target: str) -> str | None:
-    """The single choice an annotation result makes for the target control tag."""
-    if not isinstance(result, list):
-        return None
-    for region in result:
-        if isinstance(region, dict) and region.get("from_name") == target:
-            choices = (region.get("value") or {}).get("choices")
-            if isinstance(choices, list) and choices and isinstance(choices[0], str):
-                return choices[0]
-    return None
+    return {"id": annotation["id"], "task": task.get("id"), "data": data, "answer": answer}
 
 
 def _apply(service: Service, by_project: dict[str, tuple[list[dict[str, Any]], list[int]]],

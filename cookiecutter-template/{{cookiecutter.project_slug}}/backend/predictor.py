@@ -9,7 +9,7 @@ import numpy as np
 import sklearn
 
 from .features import BadTaskError, read_row, rows_to_matrix
-from .scoring import confidence_scores
+from .targets import Target
 
 if TYPE_CHECKING:
     from .registry import LoadedModel
@@ -36,44 +36,40 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
             log.info("task %s gets no prediction: %s", _task_id(task), exc)
     if not rows:
         return results
-    proba = _probabilities(loaded, rows)
-    scores = confidence_scores(np.nan_to_num(proba), service.spec["active_learning"]["strategy"])
+    target = service.target
+    outputs = _outputs(target, loaded, rows)
+    failed = np.isnan(outputs).reshape(len(rows), -1).any(axis=1)
+    scores = target.confidence(np.nan_to_num(outputs), service.spec["active_learning"]["strategy"])
     for row_index, slot in enumerate(slots):
-        if np.isnan(proba[row_index]).any():
+        if failed[row_index]:
             continue
-        label = loaded.classes[int(np.argmax(proba[row_index]))]
         results[slot] = {
-            "result": [_region(service, label)],
+            "result": target.regions(outputs[row_index]),
             "score": round(float(scores[row_index]), 6),
             "model_version": version,
         }
     return results
 
 
-def _probabilities(loaded: LoadedModel, rows: list[list[Any]]) -> np.ndarray:
-    """Class probabilities for all rows at once; if the batch fails, row by row, so one bad
-    row costs only its own prediction (its probabilities come back as NaN)."""
+def _outputs(target: Target, loaded: LoadedModel, rows: list[list[Any]]) -> np.ndarray:
+    """The model's outputs for all rows at once; if the batch fails, row by row, so one bad
+    row costs only its own prediction (its outputs come back as NaN)."""
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         try:
-            return loaded.model.predict_proba(rows_to_matrix(rows))
+            return target.outputs(loaded.model, rows_to_matrix(rows))
         except Exception:
             log.exception("batch prediction failed; predicting the %d tasks one by one", len(rows))
-        proba = np.full((len(rows), len(loaded.classes)), np.nan)
+        outputs: np.ndarray | None = None
         for i, row in enumerate(rows):
             try:
-                proba[i] = loaded.model.predict_proba(rows_to_matrix([row]))[0]
+                output = target.outputs(loaded.model, rows_to_matrix([row]))[0]
             except Exception as exc:
                 log.info("row %d gets no prediction: %s", i, exc)
-        return proba
-
-
-def _region(service: Service, label: str) -> dict[str, Any]:
-    return {
-        "from_name": service.target.name,
-        "to_name": service.to_name,
-        "type": service.target.type,
-        "value": {"choices": [label]},
-    }
+                continue
+            if outputs is None:
+                outputs = np.full((len(rows), *np.shape(output)), np.nan)
+            outputs[i] = output
+        return outputs if outputs is not None else np.full((len(rows), 1), np.nan)
 
 
 def _task_id(task: Any) -> Any:

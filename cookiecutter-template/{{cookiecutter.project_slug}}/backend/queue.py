@@ -68,10 +68,8 @@ def training_due(service: Service, project: str) -> bool:
     if service.store.count_annotations(project) < policy.get("min_annotations", 10):
         return False
     per_class = policy.get("min_per_class", 0)
-    if per_class:
-        counts = service.store.label_counts(project)
-        if any(counts.get(label, 0) < per_class for label in service.target.labels):
-            return False
+    if per_class and service.target.readiness(service.store.answer_counts(project), per_class):
+        return False
     state = service.store.project(project)
     return state["version"] is None or state["changes"] >= policy.get("retrain_every", 5)
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from huey import SqliteHuey
 
-from .labelconfig import ControlTag, find_target, parse_label_config
+from .labelconfig import find_target, parse_label_config
 from .registry import Registry
 from .settings import Settings, load_settings
 from .spec import load_spec
 from .store import Store
+from .targets import Target, make_target
 
 
 @dataclass
@@ -20,14 +21,10 @@ class Service:
     settings: Settings
     store: Store
     registry: Registry
-    target: ControlTag
+    target: Target
     huey: SqliteHuey
     train_task: Any = field(default=None)
     backfill_task: Any = field(default=None)
-
-    @property
-    def to_name(self) -> str:
-        return self.target.to_names[0]
 
 
 def create_service(
@@ -51,7 +48,7 @@ def create_service(
         settings=settings,
         store=store,
         registry=Registry(store, settings.models_path, spec["name"]),
-        target=find_target(parse_label_config(spec["labeling_config"]), spec.get("target")),
+        target=make_target(find_target(parse_label_config(spec["labeling_config"]), spec.get("target"))),
         huey=huey,
     )
     service.train_task = register_tasks(service)

@@ -18,13 +18,15 @@ from typing import Any
 
 import sqlite_utils
 
+from .targets.base import answer_key
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY,          -- Label Studio's annotation id
     project TEXT NOT NULL,
     task INTEGER,
     data TEXT NOT NULL,              -- the task's data, JSON
-    label TEXT NOT NULL,
+    answer TEXT NOT NULL,            -- what the annotation answers for the target, JSON (targets.answer_key)
     seq INTEGER NOT NULL,            -- write order: what a training has seen is everything up to a seq
     updated_at TEXT NOT NULL
 );
@@ -77,6 +79,7 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 """
 JSON_COLUMNS = ("classes", "metrics", "libraries")
+SCHEMA_VERSION = 2  # 1: annotations kept a `label` string; 2: an `answer` in JSON, whatever the target
 
 
 def now() -> str:
@@ -88,7 +91,10 @@ class Store:
         self.path = path
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db.conn.executescript(SCHEMA)
+        self.db.conn.executescript(SCHEMA)  # creates what is missing; an older table stays as it was
+        with self.transaction() as db:
+            migrate(db.conn)
+            db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -136,12 +142,12 @@ class Store:
                 seq += 1
                 existed = db.conn.execute("SELECT 1 FROM annotations WHERE id = ?", (record["id"],)).fetchone()
                 db.conn.execute(
-                    "INSERT INTO annotations (id, project, task, data, label, seq, updated_at)"
+                    "INSERT INTO annotations (id, project, task, data, answer, seq, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET project=excluded.project,"
-                    " task=excluded.task, data=excluded.data, label=excluded.label, seq=excluded.seq,"
+                    " task=excluded.task, data=excluded.data, answer=excluded.answer, seq=excluded.seq,"
                     " updated_at=excluded.updated_at",
                     (record["id"], project, record.get("task"), json.dumps(record["data"]),
-                     record["label"], seq, stamp),
+                     answer_key(record["answer"]), seq, stamp),
                 )
                 changed += 1
                 rewrites += existed is not None
@@ -166,22 +172,23 @@ class Store:
         ).fetchall()
         return [row[0] for row in rows]
 
-    def annotations(self, project: str, after_seq: int = 0) -> list[tuple[dict[str, Any], str, int]]:
-        """(task data, label, seq) of a project's annotations written after `after_seq`, in order."""
+    def annotations(self, project: str, after_seq: int = 0) -> list[tuple[dict[str, Any], Any, int]]:
+        """(task data, answer, seq) of a project's annotations written after `after_seq`, in order."""
         rows = self.db.conn.execute(
-            "SELECT data, label, seq FROM annotations WHERE project = ? AND seq > ? ORDER BY seq",
+            "SELECT data, answer, seq FROM annotations WHERE project = ? AND seq > ? ORDER BY seq",
             (project, after_seq),
         )
-        return [(json.loads(data), label, seq) for data, label, seq in rows]
+        return [(json.loads(data), json.loads(answer), seq) for data, answer, seq in rows]
 
     def count_annotations(self, project: str | None = None) -> int:
         if project is None:
             return self._scalar("SELECT count(*) FROM annotations")
         return self._scalar("SELECT count(*) FROM annotations WHERE project = ?", (project,))
 
-    def label_counts(self, project: str) -> dict[str, int]:
+    def answer_counts(self, project: str) -> dict[str, int]:
+        """The number of the project's annotations per distinct answer (keyed by answer_key)."""
         rows = self.db.conn.execute(
-            "SELECT label, count(*) FROM annotations WHERE project = ? GROUP BY label", (project,)
+            "SELECT answer, count(*) FROM annotations WHERE project = ? GROUP BY answer", (project,)
         )
         return dict(rows.fetchall())
 
@@ -343,6 +350,17 @@ class Store:
                 "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (name, json.dumps(value)),
             )
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a state directory written by an earlier release to this schema, in place."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(annotations)")}
+    if "label" in columns and "answer" not in columns:  # version 1: a single-choice label string
+        conn.execute("ALTER TABLE annotations ADD COLUMN answer TEXT")
+        labels = conn.execute("SELECT id, label FROM annotations").fetchall()
+        conn.executemany("UPDATE annotations SET answer = ? WHERE id = ?",
+                         [(answer_key(label), annotation_id) for annotation_id, label in labels])
+        conn.execute("ALTER TABLE annotations DROP COLUMN label")
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

@@ -16,14 +16,13 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sklearn
-from sklearn.metrics import accuracy_score
 
 from .evaluation import compare, evaluate, promotion_decision
 from .features import BadTaskError, read_row, rows_to_matrix
 from .model import fit_model
 from .registry import ModelLoadError
+from .targets import Target, answer_key
 
 if TYPE_CHECKING:
     from .service import Service
@@ -52,7 +51,7 @@ def train_project(service: Service, project: str, trigger: str) -> dict[str, Any
         else:
             model, record = full_training(service, project, served)
         n_annotations = record["n_annotations"]
-        serve, reason = promotion_decision(service.spec, served is not None, record)
+        serve, reason = promotion_decision(service.spec, service.target, served is not None, record)
         record.update(trigger=trigger, reason=reason, duration_s=round(time.perf_counter() - started, 4))
         keep = service.spec.get("promotion", {}).get("keep_versions", 10)
         version = service.registry.save(project, model, record, serve, claimed, keep)
@@ -73,7 +72,7 @@ def train_project(service: Service, project: str, trigger: str) -> dict[str, Any
     store.end_run(run_id, "succeeded", duration, n_annotations, version=version,
                   detail=None if serve else f"not served: {reason}")
     log.info("project %s: %s training made %s on %d annotations in %.2fs (%s); %s",
-             project, record["kind"], version, n_annotations, duration, _summary(record["metrics"]),
+             project, record["kind"], version, n_annotations, duration, _summary(service.target, record["metrics"]),
              "serving it" if serve else f"NOT serving it: {reason}")
     return {"status": "succeeded", "version": version, "served": serve, "reason": reason,
             "metrics": record["metrics"]}
@@ -103,69 +102,67 @@ def incremental_possible(service: Service, claimed: dict[str, Any], served: Any)
     )
 
 
-def training_set(service: Service, project: str, after_seq: int = 0) -> tuple[list[list[Any]], list[str], list[int]]:
-    """The project's usable annotations written after `after_seq`: feature rows, labels and
+def training_set(service: Service, project: str, after_seq: int = 0) -> tuple[list[list[Any]], list[Any], list[int]]:
+    """The project's usable annotations written after `after_seq`: feature rows, answers and
     their seqs (write order)."""
     rows: list[list[Any]] = []
-    labels: list[str] = []
+    answers: list[Any] = []
     seqs: list[int] = []
-    for data, label, seq in service.store.annotations(project, after_seq):
+    for data, answer, seq in service.store.annotations(project, after_seq):
         try:
             rows.append(read_row(data, service.spec["features"]))
         except BadTaskError:
             continue
-        labels.append(label)
+        answers.append(answer)
         seqs.append(seq)
-    return rows, labels, seqs
+    return rows, answers, seqs
 
 
 def full_training(service: Service, project: str, served: Any) -> tuple[Any, dict[str, Any]]:
-    rows, labels, seqs = training_set(service, project)
-    check_enough(service, labels)
-    metrics, out_of_sample = evaluate(service.spec, rows, labels)
+    target = service.target
+    rows, answers, seqs = training_set(service, project)
+    check_enough(service, answers)
+    metrics, out_of_sample = evaluate(service.spec, target, rows, answers)
     gated = service.spec.get("promotion", {}).get("policy", "if_better") == "if_better"
     if served is not None and gated:
         served_until = service.store.version(served.version)["trained_until"]
-        metrics["comparison"] = compare(served, served_until, seqs, rows, labels, out_of_sample)
-    model = fit_model(service.spec, service.target.labels, rows, labels)
-    return model, {"kind": "full", "n_annotations": len(labels), "trained_until": max(seqs), "metrics": metrics}
+        metrics["comparison"] = compare(target, served, served_until, seqs, rows, answers, out_of_sample)
+    model = fit_model(service.spec, target, rows, answers)
+    return model, {"kind": "full", "n_annotations": len(answers), "trained_until": max(seqs), "metrics": metrics}
 
 
 def incremental_update(service: Service, project: str, served: Any) -> tuple[Any, dict[str, Any]]:
     record = service.store.version(served.version)
     assert record is not None
-    rows, labels, seqs = training_set(service, project, after_seq=record["trained_until"])
-    if not labels:
+    target = service.target
+    rows, answers, seqs = training_set(service, project, after_seq=record["trained_until"])
+    if not answers:
         raise NotEnoughDataError("no new annotation since the served model")
     X = rows_to_matrix(rows)
-    y = np.asarray(labels)
     with sklearn.config_context(assume_finite=True):
-        seen = served.model.predict(X)  # test on the new annotations before learning them
+        seen = target.outputs(served.model, X)  # test on the new annotations before learning them
     model = copy.deepcopy(served.model)
-    estimator = model.steps[-1][1]
-    estimator.partial_fit(model[:-1].transform(X), y, classes=list(service.target.labels))
+    target.partial_fit(model.steps[-1][1], model[:-1].transform(X), target.encode(answers))
+    metric = target.prequential_metric
     metrics = {
-        "n_train": record["n_annotations"] + len(labels),
-        "n_new": len(labels),
-        "prequential_accuracy": round(float(accuracy_score(y, seen)), 4),
-        "evaluation": "prequential: the served model's accuracy on the new annotations, before the update",
+        "n_train": record["n_annotations"] + len(answers),
+        "n_new": len(answers),
+        f"prequential_{metric}": target.scores(answers, seen)[metric],
+        "evaluation": f"prequential: the served model's {metric} on the new annotations, before the update",
     }
-    return model, {"kind": "incremental", "n_annotations": record["n_annotations"] + len(labels),
+    return model, {"kind": "incremental", "n_annotations": record["n_annotations"] + len(answers),
                    "trained_until": max(seqs), "metrics": metrics}
 
 
-def check_enough(service: Service, labels: list[str]) -> None:
-    counts = Counter(labels)
-    if len(counts) < 2:
-        raise NotEnoughDataError(f"need annotations of at least 2 classes, have {dict(counts)}")
+def check_enough(service: Service, answers: list[Any]) -> None:
     per_class = service.spec.get("training", {}).get("min_per_class", 0)
-    short = {label: counts.get(label, 0) for label in service.target.labels if counts.get(label, 0) < per_class}
-    if short:
-        raise NotEnoughDataError(f"min_per_class is {per_class}; these classes have fewer: {short}")
+    reason = service.target.readiness(Counter(answer_key(a) for a in answers), per_class)
+    if reason:
+        raise NotEnoughDataError(reason)
 
 
-def _summary(metrics: dict[str, Any]) -> str:
-    keys = ("accuracy", "f1_macro", "log_loss", "prequential_accuracy")
+def _summary(target: Target, metrics: dict[str, Any]) -> str:
+    keys = (*target.metrics, f"prequential_{target.prequential_metric}")
     shown = ", ".join(f"{k} {metrics[k]}" for k in keys if k in metrics)
     return shown or metrics.get("evaluation", "not measured")
 
