@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .estimators import find_classifier, has_predict_proba, param_problems, required_params
+from .estimators import find_estimator, has_predict_proba, param_problems, required_params
 from .loader import JsonPath, LoadedSpec
 from .problems import Problem
 from .runtime import runtime_module
@@ -27,6 +27,7 @@ class Context:
     config: Any = None  # the parsed labeling config
     xml_file: Path | None = None  # where it came from, when not inline
     target: Any = None  # its target (a targets.Target of the kind that predicts the control tag)
+    estimator_type: str = "classifier"  # what model.class must be, as the target's kind says
     estimator: type | None = None
 
     @property
@@ -140,6 +141,7 @@ def target(ctx: Context) -> None:
         report("unsupported-target", unsupported_target(control, targets.KINDS),
                "name a control tag that mlgen predicts in 'target'")
         return
+    ctx.estimator_type = kind.estimator_type
     problems = kind.problems(control, ctx.config)
     for problem in problems:
         report(problem.code, problem.message, problem.hint)
@@ -181,9 +183,11 @@ def feature_fields(ctx: Context) -> None:
 @check
 def estimator(ctx: Context) -> None:
     model = ctx.spec["model"]
-    cls, hint = find_classifier(model["class"])
+    estimator_type = ctx.estimator_type
+    cls, hint = find_estimator(model["class"], estimator_type)
     if cls is None:
-        ctx.report(("model", "class"), "unknown-estimator", f"'{model['class']}' is not a scikit-learn classifier", hint)
+        ctx.report(("model", "class"), "unknown-estimator",
+                   f"'{model['class']}' is not a scikit-learn {estimator_type}", hint)
         return
     needs = required_params(cls)
     if needs:
@@ -196,7 +200,7 @@ def estimator(ctx: Context) -> None:
         ctx.report(path, code, message, param_hint, at_key=code == "unknown-param")
     if any(p.code in ("invalid-param", "unknown-param") for p in ctx.problems):
         return
-    if not has_predict_proba(cls, params):
+    if estimator_type == "classifier" and not has_predict_proba(cls, params):
         hint = PROBA_HINTS.get(cls.__name__, "use LogisticRegression, a naive Bayes model, "
                                              "SGDClassifier with loss: log_loss, or a tree ensemble")
         ctx.report(("model", "class"), "no-predict-proba",
@@ -204,6 +208,22 @@ def estimator(ctx: Context) -> None:
                    "score needs", hint)
         return
     ctx.estimator = cls
+
+
+@check
+def target_options(ctx: Context) -> None:
+    """The evaluation metric and the prediction options must fit the target's kind."""
+    if ctx.target is None:
+        return
+    metric = ctx.spec.get("evaluation", {}).get("metric")
+    if metric is not None and metric not in ctx.target.metrics:
+        ctx.report(("evaluation", "metric"), "metric-not-for-target",
+                   f"'{metric}' does not measure a {ctx.target.kind.replace('_', ' ')} target",
+                   f"use one of: {', '.join(ctx.target.metrics)}")
+    if "threshold" in ctx.spec.get("prediction", {}) and ctx.target.kind != "multiple_choice":
+        ctx.report(("prediction", "threshold"), "option-not-for-target",
+                   "prediction.threshold applies to multiple-choice targets only",
+                   f"remove it: a {ctx.target.kind.replace('_', ' ')} target ignores it", severity="warning")
 
 
 @check

@@ -1,4 +1,5 @@
-"""Find scikit-learn classifiers by name, and check their parameters as scikit-learn would."""
+"""Find scikit-learn estimators (classifiers or regressors) by name, and check their
+parameters as scikit-learn would."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ import warnings
 from functools import cache
 from typing import Any
 
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils import all_estimators
 from sklearn.utils._param_validation import InvalidParameterError
 
+MIXINS = {"classifier": ClassifierMixin, "regressor": RegressorMixin}
+
 
 @cache
-def classifiers() -> dict[str, type]:
-    """Every public scikit-learn classifier, by class name."""
-    return {name: cls for name, cls in all_estimators(type_filter="classifier") if issubclass(cls, ClassifierMixin)}
+def estimators(estimator_type: str = "classifier") -> dict[str, type]:
+    """Every public scikit-learn classifier (or regressor), by class name."""
+    mixin = MIXINS[estimator_type]
+    return {name: cls for name, cls in all_estimators(type_filter=estimator_type) if issubclass(cls, mixin)}
 
 
 def estimator_path(cls: type) -> str:
@@ -31,39 +35,45 @@ def estimator_path(cls: type) -> str:
     return f"{module}.{cls.__name__}"
 
 
-# Where scikit-learn's classifiers live: looked in first, so that a run need not import every
+# Where scikit-learn's classifiers and regressors live: looked in first, so that a run need not import every
 # scikit-learn module (all_estimators does, which takes half a second) unless a name is wrong.
 COMMON_MODULES = (
     "sklearn.linear_model", "sklearn.naive_bayes", "sklearn.ensemble", "sklearn.svm", "sklearn.tree",
     "sklearn.neighbors", "sklearn.neural_network", "sklearn.discriminant_analysis", "sklearn.dummy",
+    "sklearn.kernel_ridge", "sklearn.isotonic",
 )
 
 
 @cache
-def find_classifier(name: str) -> tuple[type | None, str | None]:
-    """The classifier a spec names, or (None, a did-you-mean hint)."""
+def find_estimator(name: str, estimator_type: str = "classifier") -> tuple[type | None, str | None]:
+    """The classifier (or regressor) a spec names, or (None, a hint: did you mean, or the
+    estimator is of the other type)."""
     module_name, _, short = name.rpartition(".")
     for module in (module_name,) if module_name else COMMON_MODULES:
         try:
             cls = getattr(importlib.import_module(module), short, None)
         except ImportError:
             break
-        if isinstance(cls, type) and _is_public_classifier(short, cls):
+        if isinstance(cls, type) and _is_public(short, cls, estimator_type):
             return cls, None
-    cls = classifiers().get(short)
+    cls = estimators(estimator_type).get(short)
     if cls is not None and module_name:
         return None, f"scikit-learn's {short} is {estimator_path(cls)}"
     if cls is not None:
         return cls, None
-    close = difflib.get_close_matches(short, list(classifiers()), n=3, cutoff=0.5)
+    other = "regressor" if estimator_type == "classifier" else "classifier"
+    if short in estimators(other):
+        needs = "a <Choices>" if estimator_type == "classifier" else "a <Number> or <Rating>"
+        return None, f"{short} is a {other}; {needs} target needs a {estimator_type}"
+    close = difflib.get_close_matches(short, list(estimators(estimator_type)), n=3, cutoff=0.5)
     return None, (f"did you mean {', '.join(repr(c) for c in close)}?" if close else
-                  "see `sklearn.utils.all_estimators(type_filter='classifier')`")
+                  f"see `sklearn.utils.all_estimators(type_filter='{estimator_type}')`")
 
 
-def _is_public_classifier(short: str, cls: type) -> bool:
-    """Whether all_estimators would list `cls` as a classifier."""
+def _is_public(short: str, cls: type, estimator_type: str) -> bool:
+    """Whether all_estimators would list `cls` as an estimator of this type."""
     public = not short.startswith("_") and cls.__module__.startswith("sklearn.")
-    return public and issubclass(cls, ClassifierMixin) and not inspect.isabstract(cls)
+    return public and issubclass(cls, MIXINS[estimator_type]) and not inspect.isabstract(cls)
 
 
 @cache

@@ -26,13 +26,15 @@ def starter_spec(config_path: Path, output: Path, tasks_path: Path | None = None
         raise MlgenError(f"cannot read {config_path}: {exc}") from None
     except labelconfig.LabelConfigError as exc:
         raise MlgenError(f"{config_path}:{exc.line}:{exc.column}: {exc}") from None
-    candidates = [c for c in config.controls.values() if c.tag == "Choices" and c.choice == "single"]
+    targets = runtime_module("targets")
+    candidates = [c for c in config.controls.values() if targets.kind_of(c) is not None]
     if not candidates:
-        raise MlgenError(f"{config_path} has no single-choice <Choices>; mlgen predicts those")
-    target = candidates[0]
+        tags = sorted({tag for kind in targets.KINDS for tag in kind.tags})
+        raise MlgenError(f"{config_path} has no control tag mlgen predicts ({', '.join(f'<{t}>' for t in tags)})")
+    target = targets.make_target(candidates[0])
     obj = config.objects.get(target.to_names[0]) if target.to_names else None
     if obj is None or obj.field is None:
-        raise MlgenError(f"<Choices name=\"{target.name}\"> does not point at an object tag that shows a $field")
+        raise MlgenError(f"<{target.control.tag} name=\"{target.name}\"> does not point at an object tag that shows a $field")
     if obj.tag in TEXT_OBJECTS:
         features = [{"field": obj.field, "type": "text"}]
     elif tasks_path is None:
@@ -91,9 +93,20 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _describe(target: Any) -> str:
+    if target.estimator_type == "regressor":
+        low, high = target.bounds(target.control)
+        span = f" from {low:g}" if low is not None else ""
+        span += f" to {high:g}" if high is not None else ""
+        return f"Predicts {target.name}, a {target.kind}{span}."
+    several = "any of" if target.kind == "multiple_choice" else "one of"
+    return f"Predicts {target.name}: {several} {', '.join(target.labels)}."
+
+
 def _render(config_path: Path, output: Path, target: Any, features: list[dict[str, Any]]) -> str:
     base = output.resolve().parent
     text = all(f["type"] == "text" for f in features)
+    multiple = target.kind == "multiple_choice"
     name = "".join(c if c.isalnum() else "-" for c in target.name.lower()).strip("-")[:40] or "backend"
     if not name[0].isalpha():
         name = "b-" + name
@@ -101,7 +114,7 @@ def _render(config_path: Path, output: Path, target: Any, features: list[dict[st
         f"# yaml-language-server: $schema={os.path.relpath(schema_path(), base)}",
         "version: 1",
         f"name: {_q(name)}",
-        f"description: {_q('Predicts ' + target.name + ' (' + ', '.join(target.labels) + ').')}",
+        f"description: {_q(_describe(target))}",
         f"labeling_config: {_q(os.path.relpath(config_path.resolve(), base))}",
         f"target: {_q(target.name)}",
         "",
@@ -110,19 +123,28 @@ def _render(config_path: Path, output: Path, target: Any, features: list[dict[st
     for feature in features:
         lines.append(f"  - field: {_q(feature['field'])}")
         lines.append(f"    type: {feature['type']}")
-        if feature["type"] == "text":
+        if feature["type"] == "text" and multiple:
+            lines += ["    analyzer: word          # word unigrams and bigrams: measured best for label sets",
+                      "    ngram_range: [1, 2]", "    sublinear_tf: true"]
+        elif feature["type"] == "text":
             lines += ["    analyzer: char_wb       # character n-grams: learn from few annotations",
                       "    ngram_range: [2, 5]", "    sublinear_tf: true"]
         elif feature["type"] == "number":
             lines += ["    impute: median", "    scale: standard"]
     lines += ["", "model:"]
-    if text:
+    if target.estimator_type == "regressor":
+        lines += ["  class: Ridge                # linear least squares: steady from few annotations",
+                  "  params:", "    alpha: 10.0"]
+    elif text:
         lines += ["  class: SGDClassifier        # logistic regression fitted by SGD: fast to retrain",
                   "  params:", "    loss: log_loss", "    alpha: 0.0001"]
     else:
         lines += ["  class: LogisticRegression", "  params:", "    max_iter: 1000"]
+    if multiple:
+        lines += ["", "prediction:", "  threshold: 0.5             # or tuned: one threshold per choice, tuned at each training"]
     lines += [
         "", "training:", "  min_annotations: 10", "  retrain_every: 5", "  debounce_seconds: 2",
+        "", "evaluation:", f"  metric: {target.default_metric}",
         "", "active_learning:", "  strategy: least_confidence",
         "", "server:", "  port: 9090", "",
     ]

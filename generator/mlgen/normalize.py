@@ -7,7 +7,7 @@ from typing import Any
 
 from . import __version__
 from .checks import labeling_config_text
-from .estimators import estimator_path, find_classifier
+from .estimators import estimator_path, find_estimator
 from .loader import LoadedSpec
 from .resources import load_schema
 from .runtime import runtime_module
@@ -17,15 +17,18 @@ def normalize(loaded: LoadedSpec) -> dict[str, Any]:
     """The spec as the generated service reads it. Assumes the spec passed validation."""
     schema = load_schema()
     spec = copy.deepcopy(loaded.data)
-    for key in ("training", "evaluation", "promotion", "active_learning", "server"):
+    for key in ("training", "evaluation", "promotion", "active_learning", "prediction", "server"):
         spec[key] = _with_defaults(spec.get(key, {}), _resolve(schema, schema["properties"][key]), schema)
     spec.setdefault("description", "")
     feature_schema = schema["definitions"]["feature"]
     spec["features"] = [_feature_defaults(f, feature_schema) for f in spec["features"]]
     spec["labeling_config"] = labeling_config_text(spec, loaded.path)
     labelconfig = runtime_module("labelconfig")
-    spec["target"] = labelconfig.find_target(labelconfig.parse_label_config(spec["labeling_config"]), spec.get("target")).name
-    cls, _ = find_classifier(spec["model"]["class"])
+    control = labelconfig.find_target(labelconfig.parse_label_config(spec["labeling_config"]), spec.get("target"))
+    kind = runtime_module("targets").kind_of(control)
+    spec["target"] = control.name
+    spec["evaluation"].setdefault("metric", kind.default_metric)  # the schema's default depends on the kind
+    cls, _ = find_estimator(spec["model"]["class"], kind.estimator_type)
     spec["model"] = {"class": estimator_path(cls), "params": dict(spec["model"].get("params") or {})}
     spec["mlgen_version"] = __version__
     return spec

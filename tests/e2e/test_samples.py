@@ -22,21 +22,65 @@ def payload(name: str) -> dict:
     return json.loads((PAYLOADS / f"{name}.json").read_text())["body"]
 
 
-def strict_problems(prediction: dict, target: str, to_name: str, labels: list[str]) -> list[str]:
+def strict_problems(prediction: dict, spec: dict, interface) -> list[str]:
     """PROTOCOL.md §5: what LabelInterface lets through but Label Studio users trip over."""
+    target = interface.get_control(spec["target"])
+    labels, tag = list(target.labels or []), target.tag
     problems = []
     if not isinstance(prediction.get("model_version"), str) or not prediction["model_version"]:
         problems.append("model_version must be a non-empty string")
     score = prediction.get("score")
     if not isinstance(score, float) or not 0.0 <= score <= 1.0:
         problems.append(f"score must be a float in [0, 1], got {score!r}")
+    if len(prediction["result"]) > 1:
+        problems.append(f"one region per task, got {len(prediction['result'])}")
     for region in prediction["result"]:
-        if (region.get("from_name"), region.get("to_name"), region.get("type")) != (target, to_name, "choices"):
+        if (region.get("from_name"), region.get("to_name"), region.get("type")) != (
+                spec["target"], target.to_name[0], tag.lower()):
             problems.append(f"wrong names or type: {region}")
-        choices = region.get("value", {}).get("choices")
-        if not isinstance(choices, list) or len(choices) != 1 or choices[0] not in labels:
-            problems.append(f"a single-choice control needs exactly one known choice: {choices}")
+        value = region.get("value", {})
+        if tag == "Choices":
+            choices = value.get("choices")
+            single = target.attr.get("choice", "single") == "single"
+            if not isinstance(choices, list) or not choices or any(c not in labels for c in choices) \
+                    or len(set(choices)) != len(choices) or (single and len(choices) != 1):
+                problems.append(f"choices must be {'one' if single else 'distinct'} known choice(s): {choices}")
+        else:
+            number = value.get(tag.lower())
+            low = float(target.attr.get("min", "-inf")) if tag == "Number" else 1
+            high = float(target.attr.get("max", "inf")) if tag == "Number" else int(target.attr.get("maxRating", 5))
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not low <= number <= high \
+                    or (tag == "Rating" and not isinstance(number, int)):
+                problems.append(f"{tag.lower()} must be a number in [{low}, {high}]: {number!r}")
     return problems
+
+
+def answer_of(prediction: dict, tag: str) -> object:
+    """What a prediction answers: its choices, or its number (None when it has no region)."""
+    if not prediction["result"]:
+        return [] if tag == "Choices" else None
+    value = prediction["result"][0]["value"]
+    return value["choices"] if tag == "Choices" else value[tag.lower()]
+
+
+def quality(truths: list, answers: list, annotated: list, multiple: bool) -> tuple[str, float, float, bool]:
+    """(metric, value, baseline, good enough): accuracy against the majority class, mean
+    Jaccard against the best constant label set, or MAE against the median answer."""
+    if isinstance(truths[0], (int, float)):
+        mae = sum(abs(t - a) for t, a in zip(truths, answers)) / len(truths)
+        median = sorted(annotated)[len(annotated) // 2]
+        baseline = sum(abs(t - median) for t in truths) / len(truths)
+        return "MAE", mae, baseline, mae <= 0.9 * baseline
+    if multiple:
+        def jaccard(a: list, b: list) -> float:
+            return 1.0 if not a and not b else len(set(a) & set(b)) / len(set(a) | set(b))
+        value = sum(jaccard(t, a) for t, a in zip(truths, answers)) / len(truths)
+        constants = [list(c) for c in {tuple(t) for t in truths}] + [[]]
+        baseline = max(sum(jaccard(t, c) for t in truths) / len(truths) for c in constants)
+        return "Jaccard", value, baseline, value >= baseline + 0.1
+    accuracy = sum(t == a[0] for t, a in zip(truths, answers)) / len(truths)
+    chance = max(truths.count(label) for label in set(truths)) / len(truths)
+    return "accuracy", accuracy, chance, accuracy >= min(0.95, chance + 0.25)
 
 
 def served_version(service: Service, spec: dict) -> str:
@@ -68,7 +112,7 @@ def test_sample_end_to_end(sample, runtime_python, tmp_path):
     spec = json.loads((project / "spec.json").read_text())
     interface = LabelInterface(spec["labeling_config"])
     target = interface.get_control(spec["target"])
-    to_name, labels = target.to_name[0], list(target.labels)
+    tag, multiple = target.tag, target.attr.get("choice") == "multiple"
     tasks = json.loads((folder / "tasks.json").read_text())
     truth = json.loads((folder / "heldout_labels.json").read_text())
     for i, task in enumerate(tasks, start=1):
@@ -102,15 +146,16 @@ def test_sample_end_to_end(sample, runtime_python, tmp_path):
         assert version in trained
 
         results = predict(service, spec, [t for t, _ in heldout])
-        correct = 0
-        for (_, label), prediction in zip(heldout, results):
+        for prediction in results:
             assert interface.validate_prediction(prediction, return_errors=True) == []
-            assert strict_problems(prediction, spec["target"], to_name, labels) == []
+            assert strict_problems(prediction, spec, interface) == []
             assert prediction["model_version"] == version
-            correct += prediction["result"][0]["value"]["choices"][0] == label
-        accuracy = correct / len(heldout)
-        chance = max(truth.count(label) for label in set(truth)) / len(truth)
-        assert accuracy >= min(0.95, chance + 0.25), f"held-out accuracy {accuracy:.2f}, majority class {chance:.2f}"
+        answers = [answer_of(p, tag) for p in results]
+        if tag == "Choices" and not multiple:
+            assert all(answers), "a single-choice prediction always names a choice"
+        metric, value, baseline, good = quality([t for _, t in heldout], answers,
+                                                [truth[t["id"] - 1] for t in annotated], multiple)
+        assert good, f"held-out {metric} {value:.3f}, baseline {baseline:.3f}"
 
         status, answer = service.post("/webhook", {**payload("webhook-START_TRAINING"), "project": {"id": PROJECT_ID}})
         assert status == 201 and answer["status"] == "ok" and answer["job"]

@@ -10,21 +10,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import TEMPLATE_PROJECT
 from mlgen import load_spec, render_backend
 from mlgen.cli import main
 from mlgen.errors import OutputExistsError
 
+# Every runtime module and generated test is copied; the rest is rendered.
 EXPECTED = {
     ".dockerignore", ".gitignore", "Dockerfile", "README.md", "docker-compose.yml",
     "requirements.txt", "requirements-test.txt", "spec.json",
-    "backend/__init__.py", "backend/__main__.py", "backend/app.py", "backend/evaluation.py", "backend/events.py",
-    "backend/features.py", "backend/labelconfig.py", "backend/labelstudio.py", "backend/model.py",
-    "backend/predictor.py", "backend/schedule.py", "backend/status.py", "backend/sync.py",
-    "backend/queue.py", "backend/registry.py", "backend/scoring.py", "backend/server.py",
-    "backend/service.py", "backend/settings.py", "backend/spec.py", "backend/store.py",
-    "backend/trainer.py", "backend/targets/__init__.py", "backend/targets/base.py",
-    "backend/targets/single_choice.py", "tests/conftest.py", "tests/test_api.py",
+    *(str(p.relative_to(TEMPLATE_PROJECT)) for folder in ("backend", "tests")
+      for p in (TEMPLATE_PROJECT / folder).rglob("*.py") if "__pycache__" not in p.parts),
 }
+assert {"backend/app.py", "backend/targets/base.py", "tests/test_api.py"} <= EXPECTED
 HOSTILE = [
     'quote"s', "back\\slash", "new\nline", "{{ 7*7 }}", "{% raw %}", "ünïcödé ✓",
     "__import__('os').system('echo PWNED')", "'); import os; #", "${HOME}",
@@ -53,8 +51,6 @@ def test_layout_and_spec_json(tmp_path):
     project = render_backend(spec_path, tmp_path / "out")
     files = {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()}
     assert files == EXPECTED
-    from helpers import TEMPLATE_PROJECT
-
     for path in files:
         text = (project / path).read_text()
         if path.startswith(("backend/", "tests/")):  # copied verbatim, byte for byte

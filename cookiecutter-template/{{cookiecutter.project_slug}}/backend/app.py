@@ -19,13 +19,13 @@ from typing import Any
 import bottle
 
 from .events import PayloadError, handle_webhook, project_key
+from .ingest import store_tasks
 from .labelconfig import LabelConfigError, compatibility_problems, parse_label_config
 from .predictor import predict_tasks
 from .queue import request_training
 from .registry import ModelLoadError, untrained_version
 from .service import Service
 from .status import status_page
-from .sync import store_tasks
 
 log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "default"
@@ -193,6 +193,8 @@ def project_metrics(service: Service, row: dict[str, Any]) -> dict[str, Any]:
         "model_version": row["version"] or service.registry.served_version(row["project"]),
         "model_metrics": served["metrics"] if served else None,
         "changes_since_training": row["changes"],
+        "annotations_skipped": service.store.skipped(row["project"]),
+        "answers_lacking": service.target.gaps(service.store.answer_counts(row["project"])),
         "training_queued": bool(row["pending"]),
         "training_running": bool(row["running"]),
         "last_run": next(iter(service.store.runs(row["project"], limit=1)), None),

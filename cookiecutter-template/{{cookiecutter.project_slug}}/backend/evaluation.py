@@ -20,10 +20,14 @@ KFOLD_BELOW = 200  # evaluation "auto": k-fold under this many annotations, hold
 MIN_COMPARE = 20  # fresh annotations the gate needs before it may keep a new model out
 
 
+Measured = tuple[list[int], np.ndarray] | None  # rows measured out of sample, and their outputs
+
+
 def evaluate(spec: dict[str, Any], target: Target, rows: list[list[Any]],
-             answers: list[Any]) -> tuple[dict[str, Any], Any]:
-    """The spec's model measured out of sample on these annotations: its metrics, and a
-    function giving out-of-sample outputs for chosen rows."""
+             answers: list[Any]) -> tuple[dict[str, Any], Any, Measured]:
+    """The spec's model measured out of sample on these annotations: its metrics, a function
+    giving out-of-sample outputs for chosen rows, and the rows the metrics were measured on
+    with their outputs (None when not measured)."""
     evaluation = spec.get("evaluation", {})
     metrics: dict[str, Any] = {"n_train": len(answers), **target.summary(answers)}
     method = evaluation.get("method", "auto")
@@ -42,7 +46,7 @@ def evaluate(spec: dict[str, Any], target: Target, rows: list[list[Any]],
     if method == "kfold":
         folds = target.folds(answers, evaluation.get("folds", 5), seed)
         if isinstance(folds, str):
-            return {**metrics, "evaluation": folds}, refit_without
+            return {**metrics, "evaluation": folds}, refit_without, None
         outputs: np.ndarray | None = None
         n_folds = 0
         for train, test in folds:
@@ -54,15 +58,15 @@ def evaluate(spec: dict[str, Any], target: Target, rows: list[list[Any]],
         assert outputs is not None
         metrics.update(evaluation=f"{target.fold_name} {n_folds}-fold cross-validation",
                        **target.scores(answers, outputs))
-        return metrics, lambda indexes: outputs[indexes]
+        return metrics, lambda indexes: outputs[indexes], (list(range(len(answers))), outputs)
     n_test = int(round(len(answers) * evaluation.get("holdout_fraction", 0.2)))
     test = target.holdout(answers, n_test, seed)
     if isinstance(test, str):
-        return {**metrics, "evaluation": test}, refit_without
+        return {**metrics, "evaluation": test}, refit_without, None
     outputs = refit_without(list(test))
     metrics.update(evaluation=f"{target.fold_name} holdout of {n_test}",
                    **target.scores([answers[i] for i in test], outputs))
-    return metrics, refit_without
+    return metrics, refit_without, (list(test), outputs)
 
 
 def compare(target: Target, served: Any, served_until: int, seqs: list[int], rows: list[list[Any]],

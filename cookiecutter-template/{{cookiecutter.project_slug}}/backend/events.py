@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .features import BadTaskError, read_row
+from .ingest import read_annotation
 from .queue import enqueue_backfill, request_training
 from .sync import backfilled
-from .targets import UnreadableAnswer
 
 if TYPE_CHECKING:
     from .service import Service
@@ -68,7 +69,7 @@ def handle_webhook(service: Service, payload: dict[str, Any]) -> tuple[int, dict
 def record_annotations(service: Service, payload: dict[str, Any], trigger: str) -> dict[str, Any]:
     annotations = _as_list(payload.get("annotation"), "annotation")
     tasks = {t.get("id"): t for t in _as_list(payload.get("task"), "task") if isinstance(t, dict)}
-    by_project: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
+    by_project: dict[str, Changes] = {}
     for annotation in annotations:
         if not isinstance(annotation, dict) or not isinstance(annotation.get("id"), int):
             raise PayloadError("an annotation without an integer id")
@@ -80,50 +81,39 @@ def record_annotations(service: Service, payload: dict[str, Any], trigger: str) 
         )
         if project is None:
             raise PayloadError(f"annotation {annotation['id']} has no project")
-        records, removed = by_project.setdefault(project, ([], []))
-        record = usable_record(service, annotation, task)
-        if record is None:
-            removed.append(annotation["id"])
+        changes = by_project.setdefault(project, Changes())
+        record, reason = read_annotation(service, annotation, task)
+        if record is None:  # an update may make a stored annotation unusable: it goes
+            changes.removed.append(annotation["id"])
+            changes.skipped[reason] += 1
         else:
-            records.append(record)
+            changes.records.append(record)
     return _apply(service, by_project, trigger)
 
 
 def delete_annotations(service: Service, payload: dict[str, Any]) -> dict[str, Any]:
     ids = [a.get("id") for a in _as_list(payload.get("annotations"), "annotations") if isinstance(a, dict)]
     ids = [i for i in ids if isinstance(i, int)]
-    by_project = {project: ([], ids) for project in service.store.project_of_annotations(ids)}
+    by_project = {project: Changes(removed=ids) for project in service.store.project_of_annotations(ids)}
     return _apply(service, by_project, "ANNOTATIONS_DELETED")
 
 
-def usable_record(service: Service, annotation: dict[str, Any], task: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored form of an annotation, or None when it cannot teach the model anything:
-    cancelled (skipped), without an answer the target can read, or on a task whose data the
-    features cannot read."""
-    if annotation.get("was_cancelled"):
-        return None
-    try:
-        answer = service.target.answer(annotation.get("result"))
-    except UnreadableAnswer as exc:
-        log.info("annotation %s not used: %s", annotation["id"], exc)
-        return None
-    data = task.get("data")
-    try:
-        read_row(data, service.spec["features"])
-    except BadTaskError as exc:
-        log.info("annotation %s not used: %s", annotation["id"], exc)
-        return None
-    return {"id": annotation["id"], "task": task.get("id"), "data": data, "answer": answer}
+@dataclass
+class Changes:
+    """What one webhook does to one project's annotations."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
 
 
-def _apply(service: Service, by_project: dict[str, tuple[list[dict[str, Any]], list[int]]],
-           trigger: str) -> dict[str, Any]:
+def _apply(service: Service, by_project: dict[str, Changes], trigger: str) -> dict[str, Any]:
     stored = removed = 0
     jobs: dict[str, str | None] = {}
-    for project, (records, removals) in by_project.items():
-        changed = service.store.save_annotations(project, records, removals)
-        stored += len(records)
-        removed += changed - len(records)
+    for project, changes in by_project.items():
+        changed = service.store.save_annotations(project, changes.records, changes.removed, changes.skipped)
+        stored += len(changes.records)
+        removed += changed - len(changes.records)
         if changed:
             jobs[project] = request_training(service, project, trigger)
     return {"status": "ok", "stored": stored, "removed": removed, "training": jobs}

@@ -65,6 +65,10 @@ class ControlTag:
     choice: str = "single"
     line: int = 1
     column: int = 1
+    attributes: tuple[tuple[str, str], ...] = ()  # every attribute of the tag, as written
+
+    def attribute(self, name: str, default: str | None = None) -> str | None:
+        return dict(self.attributes).get(name, default)
 
     @property
     def type(self) -> str:
@@ -155,6 +159,7 @@ class _Collector(xml.sax.ContentHandler):
                     choice=attrs.get("choice", "single"),
                     line=control["line"],
                     column=control["column"],
+                    attributes=tuple(sorted(attrs.items())),
                 )
         self._depth -= 1
 

@@ -19,8 +19,6 @@ from sklearn.pipeline import Pipeline
 from .features import Featurizer, rows_to_matrix
 from .targets import Target
 
-EPOCHS = 5  # passes of partial_fit when an incremental model is fitted in full
-
 
 def build_model(spec: dict[str, Any], target: Target) -> Pipeline:
     """The spec's features and estimator (as the target kind wraps it) as one unfitted Pipeline."""
@@ -70,7 +68,7 @@ def fit_model(spec: dict[str, Any], target: Target, rows: list[list[Any]], answe
     vectors = model[:-1].fit(X, y).transform(X)
     estimator = model.steps[-1][1]
     order = np.random.default_rng(spec.get("training", {}).get("random_state", 0))
-    for _ in range(EPOCHS):
+    for _ in range(target.passes(len(y))):
         shuffled = order.permutation(len(y))
         target.partial_fit(estimator, vectors[shuffled], y[shuffled], every_class)
     return model

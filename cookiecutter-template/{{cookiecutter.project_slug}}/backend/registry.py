@@ -37,7 +37,7 @@ class ModelLoadError(RuntimeError):
 class LoadedModel:
     version: str
     model: Any
-    classes: tuple[str, ...]
+    classes: tuple[str, ...]  # the labels it was trained to predict (none for a number)
 
 
 def library_versions() -> dict[str, str]:
@@ -97,7 +97,7 @@ class Registry:
                 "seq": seq,
                 "created_at": created.isoformat(timespec="seconds"),
                 "path": str(path.relative_to(self.models_path)),
-                "classes": [str(c) for c in model.classes_],
+                "classes": list(record.get("classes", ())),
                 "libraries": library_versions(),
             },
             serve=serve,
@@ -139,7 +139,7 @@ class Registry:
             model = skops.io.load(path, trusted=untrusted)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load model {version}: {exc}") from None
-        return LoadedModel(version, model, tuple(str(c) for c in model.classes_))
+        return LoadedModel(version, model, tuple(record["classes"]))
 
 
 def _minor(version: str) -> str:

@@ -48,7 +48,8 @@ def create_service(
         settings=settings,
         store=store,
         registry=Registry(store, settings.models_path, spec["name"]),
-        target=make_target(find_target(parse_label_config(spec["labeling_config"]), spec.get("target"))),
+        target=make_target(find_target(parse_label_config(spec["labeling_config"]), spec.get("target")),
+                           spec.get("prediction")),
         huey=huey,
     )
     service.train_task = register_tasks(service)

@@ -68,6 +68,7 @@ def _project_section(service: Service, row: dict[str, Any], versions: list[dict[
     return f"""<section id="project-{project}">
 <h2>Project {project}</h2>
 <p>Serving <strong>{served}</strong> · {annotations} annotations · training {state}</p>
+{_notes(service, row["project"])}
 {learning_curve(versions, metric)}
 <h3>Versions</h3>
 <table><tr><th>version</th><th>status</th><th>kind</th><th>annotations</th><th>{escape(metric)}</th>
@@ -77,6 +78,15 @@ def _project_section(service: Service, row: dict[str, Any], versions: list[dict[
 <table><tr><th>started</th><th>trigger</th><th>outcome</th><th>duration</th><th>detail</th></tr>
 {run_rows or "<tr><td colspan='5' class='muted'>none yet</td></tr>"}</table>
 </section>"""
+
+
+def _notes(service: Service, project: str) -> str:
+    """What the project's annotations lack, and how many were not used and why."""
+    notes = [escape(gap) for gap in service.target.gaps(service.store.answer_counts(project))]
+    skipped = service.store.skipped(project)
+    if skipped:
+        notes.append("not used: " + ", ".join(f"{n} {escape(reason)}" for reason, n in skipped.items()))
+    return "".join(f'<p class="muted">{note}</p>' for note in notes)
 
 
 def learning_curve(versions: list[dict[str, Any]], metric: str) -> str:

@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS versions (
     libraries TEXT NOT NULL               -- JSON object: versions the model was made with
 );
 CREATE INDEX IF NOT EXISTS versions_project ON versions (project, seq);
+CREATE TABLE IF NOT EXISTS skipped (
+    project TEXT NOT NULL,
+    reason TEXT NOT NULL,                 -- why annotations were not used: cancelled, unknown-choice, ...
+    count INTEGER NOT NULL,
+    PRIMARY KEY (project, reason)
+);
 CREATE TABLE IF NOT EXISTS cursors (
     name TEXT PRIMARY KEY,                -- where a resumable job (backfill, autolabel) got to
     value TEXT NOT NULL
@@ -132,8 +138,10 @@ class Store:
 
     # annotations -------------------------------------------------------------------------
 
-    def save_annotations(self, project: str, records: list[dict[str, Any]], removed: list[int]) -> int:
-        """Upsert usable annotations and delete the rest; returns how many rows changed."""
+    def save_annotations(self, project: str, records: list[dict[str, Any]], removed: list[int],
+                         skipped: dict[str, int] | None = None) -> int:
+        """Upsert usable annotations, delete the rest, and count the reasons annotations were
+        skipped; returns how many rows changed."""
         stamp = now()
         changed = rewrites = 0
         with self.transaction() as db:
@@ -155,8 +163,15 @@ class Store:
                 deleted = db.conn.execute("DELETE FROM annotations WHERE id = ?", (annotation_id,)).rowcount
                 changed += deleted
                 rewrites += deleted
-            if changed:
+            for reason, count in (skipped or {}).items():
+                db.conn.execute(
+                    "INSERT INTO skipped (project, reason, count) VALUES (?, ?, ?)"
+                    " ON CONFLICT (project, reason) DO UPDATE SET count = count + excluded.count",
+                    (project, reason, count),
+                )
+            if changed or skipped:
                 self._ensure_project(db, project)
+            if changed:
                 db.conn.execute(
                     "UPDATE projects SET changes = changes + ?, rewrites = rewrites + ? WHERE project = ?",
                     (changed, rewrites, project),
@@ -190,6 +205,11 @@ class Store:
         rows = self.db.conn.execute(
             "SELECT answer, count(*) FROM annotations WHERE project = ? GROUP BY answer", (project,)
         )
+        return dict(rows.fetchall())
+
+    def skipped(self, project: str) -> dict[str, int]:
+        """How many annotations of the project were not used, by reason."""
+        rows = self.db.conn.execute("SELECT reason, count FROM skipped WHERE project = ? ORDER BY reason", (project,))
         return dict(rows.fetchall())
 
     # training state ----------------------------------------------------------------------

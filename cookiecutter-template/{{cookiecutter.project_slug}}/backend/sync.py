@@ -16,10 +16,11 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .ingest import store_tasks
 from .labelstudio import LabelStudio, LabelStudioError
 
 if TYPE_CHECKING:
@@ -31,25 +32,6 @@ log = logging.getLogger(__name__)
 def client_from_env(max_rate: float | None = None) -> LabelStudio:
     return LabelStudio(os.environ.get("LABEL_STUDIO_URL", ""), os.environ.get("LABEL_STUDIO_API_KEY", ""),
                        max_rate=max_rate)
-
-
-def store_tasks(service: Service, project: str, tasks: Iterable[dict[str, Any]]) -> tuple[int, int]:
-    """Record every annotation of these tasks (export format). Returns (stored, not usable)."""
-    from .events import usable_record
-
-    records, unusable = [], 0
-    for task in tasks:
-        for annotation in task.get("annotations") or []:
-            if not isinstance(annotation, dict) or not isinstance(annotation.get("id"), int):
-                unusable += 1
-                continue
-            record = usable_record(service, annotation, task)
-            if record is None:
-                unusable += 1
-            else:
-                records.append(record)
-    service.store.save_annotations(project, records, [])
-    return len(records), unusable
 
 
 def backfill(service: Service, project: str, client: LabelStudio, page_size: int = 100,

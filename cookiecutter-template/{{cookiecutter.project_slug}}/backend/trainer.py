@@ -122,13 +122,17 @@ def full_training(service: Service, project: str, served: Any) -> tuple[Any, dic
     target = service.target
     rows, answers, seqs = training_set(service, project)
     check_enough(service, answers)
-    metrics, out_of_sample = evaluate(service.spec, target, rows, answers)
+    metrics, out_of_sample, measured = evaluate(service.spec, target, rows, answers)
     gated = service.spec.get("promotion", {}).get("policy", "if_better") == "if_better"
     if served is not None and gated:
         served_until = service.store.version(served.version)["trained_until"]
         metrics["comparison"] = compare(target, served, served_until, seqs, rows, answers, out_of_sample)
     model = fit_model(service.spec, target, rows, answers)
-    return model, {"kind": "full", "n_annotations": len(answers), "trained_until": max(seqs), "metrics": metrics}
+    if measured is not None:
+        indexes, outputs = measured
+        metrics.update(target.tune(model, [answers[i] for i in indexes], outputs))
+    return model, {"kind": "full", "n_annotations": len(answers), "trained_until": max(seqs),
+                   "classes": target.trained_labels(model), "metrics": metrics}
 
 
 def incremental_update(service: Service, project: str, served: Any) -> tuple[Any, dict[str, Any]]:
@@ -151,7 +155,7 @@ def incremental_update(service: Service, project: str, served: Any) -> tuple[Any
         "evaluation": f"prequential: the served model's {metric} on the new annotations, before the update",
     }
     return model, {"kind": "incremental", "n_annotations": record["n_annotations"] + len(answers),
-                   "trained_until": max(seqs), "metrics": metrics}
+                   "trained_until": max(seqs), "classes": target.trained_labels(model), "metrics": metrics}
 
 
 def check_enough(service: Service, answers: list[Any]) -> None:

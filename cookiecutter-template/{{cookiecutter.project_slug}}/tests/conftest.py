@@ -90,8 +90,33 @@ class Response:
         self.json = json.loads(payload) if "json" in headers.get("content-type", "") else None
 
 
+def example_answers(target: Any) -> list[Any]:
+    """Distinct answers for the target, one per example class: each choice (alone, for multiple
+    choice), or three numbers spread over the tag's range."""
+    if target.kind == "single_choice":
+        return list(target.labels)
+    if target.kind == "multiple_choice":
+        return [[label] for label in target.labels]
+    low = target.low if target.low is not None else 0.0
+    high = target.high if target.high is not None else low + 100.0
+    return [target.as_json(low + (high - low) * share) for share in (0.2, 0.5, 0.8)]
+
+
+def learnt(target: Any, results: list[list[dict[str, Any]]], answers: list[Any]) -> bool:
+    """Whether predicted results for the example classes show that the model learnt them: the
+    same choices, or numbers in the order of the answers (a regressor fitted incrementally on a
+    few annotations need not be close yet, but it must have the direction)."""
+    try:
+        predicted = [target.answer(result) for result in results]
+    except ValueError:  # UnreadableAnswer: no region (an empty prediction)
+        return False
+    if target.kind in ("single_choice", "multiple_choice"):
+        return predicted == answers
+    return all(a < b for a, b in zip(predicted, predicted[1:]))
+
+
 def example_data(spec: dict[str, Any], label_index: int, k: int) -> dict[str, Any]:
-    """Task data that a model can learn the label from: each class has its own words,
+    """Task data that a model can learn the answer from: each example class has its own words,
     numbers and categories."""
     data: dict[str, Any] = {}
     for feature in spec["features"]:
@@ -113,8 +138,7 @@ def example_data(spec: dict[str, Any], label_index: int, k: int) -> dict[str, An
 def annotation_event(spec: dict[str, Any], target: Any, annotation_id: int, label_index: int,
                      action: str = "ANNOTATION_CREATED", project: int = PROJECT) -> dict[str, Any]:
     task = {"id": 1000 + annotation_id, "data": example_data(spec, label_index, annotation_id), "project": project}
-    result = [{"from_name": target.name, "to_name": target.to_names[0], "type": "choices",
-               "value": {"choices": [target.labels[label_index]]}}]
+    result = target.result(example_answers(target)[label_index])
     annotation = {"id": annotation_id, "result": result, "task": task["id"], "project": project,
                   "was_cancelled": False}
     return {"action": action, "annotation": annotation, "task": task, "project": {"id": project}}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PROJECT, annotation_event, example_data
+from conftest import PROJECT, annotation_event, example_answers, example_data, learnt
 
 
 def setup_body(client, schema=None, extra_params=None):
@@ -21,7 +21,7 @@ def train(client, per_label=3, start_id=1):
     target = client.service.target
     annotation_id = start_id
     for _ in range(per_label):
-        for label_index in range(len(target.labels)):
+        for label_index in range(len(example_answers(target))):
             client.post("/webhook", annotation_event(client.service.spec, target, annotation_id, label_index))
             annotation_id += 1
     return annotation_id
@@ -35,9 +35,11 @@ def check_prediction(client, prediction, version):
     for region in prediction["result"]:
         assert region["from_name"] == target.name
         assert region["to_name"] == target.to_names[0]
-        assert region["type"] == "choices"
-        assert len(region["value"]["choices"]) == 1
-        assert region["value"]["choices"][0] in target.labels
+        assert region["type"] == target.type
+    if prediction["result"]:
+        target.answer(prediction["result"])  # raises if the result is not a valid answer
+        if target.kind == "single_choice":
+            assert len(prediction["result"][0]["value"]["choices"]) == 1
 
 
 def test_health_and_root(client):
@@ -107,12 +109,13 @@ def test_annotations_train_a_model_that_predicts(client):
     after = version_of(client)
     assert after != before and not after.endswith("untrained")
     target = client.service.target
-    tasks = [{"id": i, "data": example_data(client.service.spec, i, 100 + i)} for i in range(len(target.labels))]
+    answers = example_answers(target)
+    tasks = [{"id": i, "data": example_data(client.service.spec, i, 100 + i)} for i in range(len(answers))]
     results = client.post("/predict", {"tasks": tasks, "project": f"{PROJECT}.1"}).json["results"]
     assert len(results) == len(tasks)
-    for i, prediction in enumerate(results):
+    for prediction in results:
         check_prediction(client, prediction, after)
-        assert prediction["result"][0]["value"]["choices"] == [target.labels[i]]
+    assert learnt(target, [p["result"] for p in results], answers), (results, answers)
 
 
 def test_a_bad_task_does_not_fail_the_batch(client):
@@ -133,9 +136,9 @@ def test_cancelled_updated_and_deleted_annotations(client):
     client.post("/webhook", event)
     assert store.count_annotations(str(PROJECT)) == 1
     event["action"] = "ANNOTATION_UPDATED"
-    event["annotation"]["result"][0]["value"]["choices"] = [target.labels[1]]
+    event["annotation"]["result"] = target.result(example_answers(target)[1])
     client.post("/webhook", event)
-    assert store.annotations(str(PROJECT))[0][1] == target.labels[1]
+    assert store.annotations(str(PROJECT))[0][1] == example_answers(target)[1]
     event["annotation"]["was_cancelled"] = True
     client.post("/webhook", event)
     assert store.count_annotations(str(PROJECT)) == 0
@@ -147,7 +150,7 @@ def test_cancelled_updated_and_deleted_annotations(client):
 
 def test_bulk_annotations_created(client):
     target = client.service.target
-    events = [annotation_event(client.service.spec, target, i, i % len(target.labels)) for i in range(1, 5)]
+    events = [annotation_event(client.service.spec, target, i, i % len(example_answers(target))) for i in range(1, 5)]
     body = {"action": "ANNOTATIONS_CREATED", "annotation": [e["annotation"] for e in events],
             "task": [e["task"] for e in events], "project": {"id": PROJECT}}
     assert client.post("/webhook", body).json["stored"] == 4
@@ -165,7 +168,7 @@ def test_legacy_train(client):
     target = client.service.target
     tasks = []
     for i in range(6):
-        event = annotation_event(client.service.spec, target, i + 1, i % len(target.labels))
+        event = annotation_event(client.service.spec, target, i + 1, i % len(example_answers(target)))
         tasks.append({**event["task"], "annotations": [event["annotation"]]})
     response = client.post("/train", {"annotations": tasks, "project": f"{PROJECT}.1"})
     assert response.code == 201 and response.json["job"]
@@ -227,7 +230,7 @@ def test_projects_keep_their_own_annotations_and_versions(client):
     event = annotation_event(client.service.spec, target, 999, 0, project=8)
     client.post("/webhook", event)
     assert client.service.store.count_annotations("8") == 1
-    assert client.service.store.count_annotations(str(PROJECT)) == 3 * len(target.labels)
+    assert client.service.store.count_annotations(str(PROJECT)) == 3 * len(example_answers(target))
     assert version_of(client) == trained
     task = {"id": 1, "data": example_data(client.service.spec, 0, 1)}
     assert client.post("/predict", {"tasks": [task], "project": "8.1"}).json["results"][0]["result"] == []
@@ -270,3 +273,38 @@ def test_status_page(client):
     response = client.get("/status")
     assert response.code == 200 and response.headers["content-type"].startswith("text/html")
     assert "<svg" in response.text and client.service.registry.served_version(str(PROJECT)) in response.text
+
+
+def test_unreadable_annotations_are_skipped_with_a_counted_reason(client):
+    target = client.service.target
+    event = annotation_event(client.service.spec, target, 1, 0)
+    bad_results = {
+        "no-answer": [],
+        "unknown-choice" if target.kind.endswith("choice") else "not-a-number": (
+            [{**event["annotation"]["result"][0], "value": {"choices": ["no such choice"]}}]
+            if target.kind.endswith("choice") else
+            [{**event["annotation"]["result"][0], "value": {target.type: "12"}}]),
+    }
+    for i, (reason, result) in enumerate(bad_results.items(), start=1):
+        bad = annotation_event(client.service.spec, target, 100 + i, 0)
+        bad["annotation"]["result"] = result
+        response = client.post("/webhook", bad)
+        assert response.code == 200 and response.json["stored"] == 0, reason
+    cancelled = annotation_event(client.service.spec, target, 200, 0)
+    cancelled["annotation"]["was_cancelled"] = True
+    client.post("/webhook", cancelled)
+    project = next(p for p in client.get("/metrics").json["projects"] if p["project"] == str(PROJECT))
+    assert project["annotations_skipped"] == {**{reason: 1 for reason in bad_results}, "cancelled": 1}
+    assert client.service.store.count_annotations(str(PROJECT)) == 0
+    train(client)  # and training is not disturbed by them
+    assert not version_of(client).endswith("untrained")
+
+
+def test_a_task_the_features_cannot_read_gets_an_empty_prediction(client):
+    train(client)
+    good = {"id": 1, "data": example_data(client.service.spec, 0, 1)}
+    first = client.service.spec["features"][0]["field"].split(".")[0]
+    bad = {"id": 2, "data": {first: {"nested": ["not", "a", "value"]}}}
+    results = client.post("/predict", {"tasks": [bad, good], "project": PROJECT}).json["results"]
+    assert results[0]["result"] == [] and results[0]["score"] == 0.0
+    assert results[1]["result"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.model_selection import KFold, train_test_split
 
 from ..labelconfig import ControlTag, LabelConfig
 
@@ -25,7 +26,12 @@ MIN_HOLDOUT = 10  # fewer held-out annotations make a metric that means nothing
 
 
 class UnreadableAnswer(ValueError):
-    """An annotation result holds no usable answer for the target; the message is the reason."""
+    """An annotation result holds no usable answer for the target. `reason` is a short code
+    (counted in /metrics), the message says what was found."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -52,10 +58,14 @@ class Target:
     default_metric: ClassVar[str]
     strategies: ClassVar[tuple[str, ...]] = ("least_confidence", "margin", "entropy")
     prequential_metric: ClassVar[str]  # what an incremental update reports on new annotations
-    fold_name: ClassVar[str] = "stratified"  # how its evaluation splits, as the metrics record says
+    fold_name: ClassVar[str] = "shuffled"  # how its evaluation splits, as the metrics record says
+    choice: ClassVar[str | None] = None  # the `choice` attribute the kind needs, if any
+    min_labels: ClassVar[int] = 0  # the fewest labels (child tags) the control tag may have
 
-    def __init__(self, control: ControlTag) -> None:
+    def __init__(self, control: ControlTag, options: dict[str, Any] | None = None) -> None:
         self.control = control
+        self.options = options or {}  # the spec's `prediction` section
+        self.index = {label: i for i, label in enumerate(control.labels)}  # label -> output column
 
     # what the control tag says ---------------------------------------------------------------
 
@@ -83,11 +93,14 @@ class Target:
     @classmethod
     def accepts(cls, control: ControlTag) -> bool:
         """Whether this kind predicts the control tag (its tag, and attributes such as choice)."""
-        return control.tag in cls.tags
+        return control.tag in cls.tags and (cls.choice is None or control.choice == cls.choice)
 
     @classmethod
     def problems(cls, control: ControlTag, config: LabelConfig) -> list[TargetProblem]:
         """What keeps the control tag from being predicted by this kind (none: it can be)."""
+        if len(control.labels) < cls.min_labels:
+            return [TargetProblem("too-few-labels", f"'{control.name}' has {len(control.labels)} choice(s); "
+                                  f"a {cls.kind.replace('_', '-')} model needs {cls.min_labels} or more")]
         if not control.to_names or control.to_names[0] not in config.objects:
             objects = ", ".join(sorted(config.objects)) or "none"
             return [TargetProblem("unknown-object", f"'{control.name}' has toName={','.join(control.to_names)!r}, "
@@ -99,16 +112,20 @@ class Target:
     def region_value(self, result: Any) -> dict[str, Any]:
         """The `value` of the target's region in an annotation result."""
         if not isinstance(result, list):
-            raise UnreadableAnswer("the result is not a list")
+            raise UnreadableAnswer("no-answer", "the result is not a list")
         for region in result:
             if isinstance(region, dict) and region.get("from_name") == self.name:
                 value = region.get("value")
                 if isinstance(value, dict):
                     return value
-        raise UnreadableAnswer(f"the result has no region of '{self.name}'")
+        raise UnreadableAnswer("no-answer", f"the result has no region of '{self.name}'")
 
     def answer(self, result: Any) -> Any:
         """The answer an annotation result gives; raises UnreadableAnswer with the reason."""
+        raise NotImplementedError
+
+    def result(self, answer: Any) -> list[dict[str, Any]]:
+        """An answer as an annotation result (what `answer` reads back)."""
         raise NotImplementedError
 
     def encode(self, answers: list[Any]) -> np.ndarray:
@@ -126,9 +143,22 @@ class Target:
         target's classes, not only those in `y` (for a classifier's first call)."""
         estimator.partial_fit(X, y)
 
+    def passes(self, n_rows: int) -> int:
+        """How many passes of partial_fit fit an incremental model in full on n rows."""
+        return 5
+
     def outputs(self, model: Any, X: Any) -> np.ndarray:
         """The fitted model's outputs for a batch of rows, in this kind's layout."""
         raise NotImplementedError
+
+    def trained_labels(self, model: Any) -> list[str]:
+        """The labels a fitted model predicts, for its version record (none for a number)."""
+        return list(self.labels)
+
+    def tune(self, model: Any, answers: list[Any], outputs: np.ndarray) -> dict[str, Any]:
+        """Adjust the fitted model from out-of-sample outputs of these answers (decision
+        thresholds, say); returns what it set, for the version's metrics."""
+        return {}
 
     # evaluation ------------------------------------------------------------------------------
 
@@ -137,16 +167,28 @@ class Target:
         raise NotImplementedError
 
     def folds(self, answers: list[Any], n_folds: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]] | str:
-        """(train, test) index pairs for k-fold evaluation, or why none can be made."""
-        raise NotImplementedError
+        """(train, test) index pairs for k-fold evaluation, or why none can be made. By default
+        shuffled folds (answers that are sets or numbers cannot be stratified on)."""
+        n_folds = min(n_folds, len(answers) // 2)
+        if n_folds < 2:
+            return "not measured: fewer than 4 annotations"
+        return KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(answers)))
 
     def holdout(self, answers: list[Any], n_test: int, seed: int) -> np.ndarray | str:
-        """The indexes of a held-out test set, or why none can be made."""
-        raise NotImplementedError
+        """The indexes of a held-out test set, or why none can be made (by default a shuffled one)."""
+        if not MIN_HOLDOUT <= n_test <= len(answers) - MIN_HOLDOUT:
+            return f"not measured: a holdout needs {MIN_HOLDOUT}+ annotations on each side"
+        _, test = train_test_split(np.arange(len(answers)), test_size=n_test, random_state=seed)
+        return test
 
     def summary(self, answers: list[Any]) -> dict[str, Any]:
         """What the metrics record says about the training answers (counts per class...)."""
         return {}
+
+    def gaps(self, counts: dict[str, int]) -> list[str]:
+        """What the answers so far lack (a class without annotations, say), for /metrics and
+        /status; `counts` as for `readiness`."""
+        return []
 
     def readiness(self, counts: dict[str, int], min_per_class: int) -> str | None:
         """Why annotations with these answers cannot train a model yet, None when they can;

@@ -15,9 +15,8 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from ..labelconfig import ControlTag, LabelConfig
 from ..scoring import confidence_scores
-from .base import MIN_HOLDOUT, Target, TargetProblem, UnreadableAnswer
+from .base import MIN_HOLDOUT, Target, UnreadableAnswer
 
 
 class SingleChoice(Target):
@@ -27,28 +26,15 @@ class SingleChoice(Target):
     metrics = {"accuracy": True, "f1_macro": True, "f1_weighted": True, "log_loss": False}
     default_metric = "f1_macro"
     prequential_metric = "accuracy"
-
-    def __init__(self, control: ControlTag) -> None:
-        super().__init__(control)
-        self.index = {label: i for i, label in enumerate(control.labels)}
-
-    @classmethod
-    def accepts(cls, control: ControlTag) -> bool:
-        return control.tag in cls.tags and control.choice == cls.choice
-
-    @classmethod
-    def problems(cls, control: ControlTag, config: LabelConfig) -> list[TargetProblem]:
-        if len(control.labels) < 2:
-            return [TargetProblem("too-few-labels", f"'{control.name}' has {len(control.labels)} choice(s); "
-                                  "a classifier needs 2 or more")]
-        return super().problems(control, config)
+    fold_name = "stratified"
+    min_labels = 2
 
     # annotations -----------------------------------------------------------------------------
 
     def answer(self, result: Any) -> str:
         chosen = self._choices(result)
         if chosen[0] not in self.index:
-            raise UnreadableAnswer(f"'{chosen[0]}' is not a choice of '{self.name}'")
+            raise UnreadableAnswer("unknown-choice", f"'{chosen[0]}' is not a choice of '{self.name}'")
         return chosen[0]
 
     def _choices(self, result: Any) -> list[str]:
@@ -59,13 +45,19 @@ class SingleChoice(Target):
                     choices = (region.get("value") or {}).get("choices") if isinstance(region.get("value"), dict) else None
                     if isinstance(choices, list) and choices and all(isinstance(c, str) for c in choices):
                         return choices
-        raise UnreadableAnswer(f"no choice of '{self.name}'")
+        raise UnreadableAnswer("no-answer", f"no choice of '{self.name}'")
+
+    def result(self, answer: Any) -> list[dict[str, Any]]:
+        return [self.region({"choices": [answer]})]
 
     def encode(self, answers: list[Any]) -> np.ndarray:
         return np.asarray(answers)
 
     def partial_fit(self, estimator: Any, X: Any, y: np.ndarray, every_class: bool = True) -> None:
         estimator.partial_fit(X, y, classes=list(self.labels) if every_class else np.unique(y))
+
+    def trained_labels(self, model: Any) -> list[str]:
+        return [str(c) for c in model.classes_]
 
     def outputs(self, model: Any, X: Any) -> np.ndarray:
         proba = model.predict_proba(X)
@@ -108,6 +100,11 @@ class SingleChoice(Target):
 
     def summary(self, answers: list[Any]) -> dict[str, Any]:
         return {"class_counts": dict(sorted(Counter(answers).items()))}
+
+    def gaps(self, counts: dict[str, int]) -> list[str]:
+        seen = {json.loads(key) for key, n in counts.items() if n}
+        missing = [label for label in self.labels if label not in seen]
+        return [f"no annotation yet for: {', '.join(missing)}"] if missing else []
 
     def readiness(self, counts: dict[str, int], min_per_class: int) -> str | None:
         counts = {json.loads(key): n for key, n in counts.items() if n}

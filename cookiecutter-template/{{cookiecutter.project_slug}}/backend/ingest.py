@@ -1,0 +1,55 @@
+"""Turn Label Studio annotations into stored records: what the target and the features can
+read, and, for the rest, the reason each is skipped (counted per project in /metrics)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .features import BadTaskError, read_row
+from .targets import UnreadableAnswer
+
+if TYPE_CHECKING:
+    from .service import Service
+
+log = logging.getLogger(__name__)
+
+
+def read_annotation(service: Service, annotation: dict[str, Any],
+                    task: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """(the stored form of an annotation, None), or (None, why it cannot teach the model
+    anything): cancelled (skipped), without an answer the target can read, or on a task
+    whose data the features cannot read."""
+    if annotation.get("was_cancelled"):
+        return None, "cancelled"
+    try:
+        answer = service.target.answer(annotation.get("result"))
+    except UnreadableAnswer as exc:
+        log.info("annotation %s not used: %s", annotation.get("id"), exc)
+        return None, exc.reason
+    data = task.get("data")
+    try:
+        read_row(data, service.spec["features"])
+    except BadTaskError as exc:
+        log.info("annotation %s not used: %s", annotation.get("id"), exc)
+        return None, "unreadable-task-data"
+    return {"id": annotation["id"], "task": task.get("id"), "data": data, "answer": answer}, None
+
+
+def store_tasks(service: Service, project: str, tasks: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    """Record every annotation of these tasks (export format). Returns (stored, not usable)."""
+    records, skipped = [], Counter()
+    for task in tasks:
+        for annotation in task.get("annotations") or []:
+            if not isinstance(annotation, dict) or not isinstance(annotation.get("id"), int):
+                skipped["no-annotation-id"] += 1
+                continue
+            record, reason = read_annotation(service, annotation, task)
+            if record is None:
+                skipped[reason] += 1
+            else:
+                records.append(record)
+    service.store.save_annotations(project, records, [], skipped)
+    return len(records), sum(skipped.values())
