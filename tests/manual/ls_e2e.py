@@ -579,8 +579,8 @@ def main() -> int:
 
         check.step("4. Retrieve Predictions (all tasks)")
         started = time.monotonic()
-        answer = retrieve_predictions(ls, pid)
-        check.info(f"action answered {answer} in {time.monotonic() - started:.1f} s")
+        retrieved = retrieve_predictions(ls, pid)
+        check.info(f"action answered {retrieved} in {time.monotonic() - started:.1f} s")
         preds = project_predictions(ls, pid, task_ids)
         by_task = Counter(p["task"] for p in preds)
         check(len(preds) == n and set(by_task) == set(task_ids), f"{n} predictions stored, one per task", len(preds))
