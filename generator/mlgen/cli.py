@@ -45,7 +45,10 @@ def expand(paths: tuple[str, ...]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted({p for pattern in SPEC_NAMES for p in path.rglob(pattern)})
+            specs = sorted({p for pattern in SPEC_NAMES for p in path.rglob(pattern)})
+            if not specs:
+                raise click.UsageError(f"no spec found in {raw} (looked for {', '.join(SPEC_NAMES)})")
+            found += specs
         elif not path.exists() and glob.has_magic(raw):
             matches = sorted(Path(p) for p in glob.glob(raw, recursive=True))
             if not matches:
@@ -120,6 +123,7 @@ def render(spec: Path, output: Path | None, force: bool) -> None:
     Example:
         mlgen render samples/topics/backend.yaml -o topics-backend
     """
+    from .custom import project_files
     from .render import render_project
 
     try:
@@ -129,7 +133,8 @@ def render(spec: Path, output: Path | None, force: bool) -> None:
         click.echo(f"{spec}: not rendered, the spec has errors", err=True)
         sys.exit(Exit.INVALID)
     try:
-        project = render_project(normalized, output or Path(normalized["name"]), force=force)
+        project = render_project(normalized, output or Path(normalized["name"]), force=force,
+                                 files=project_files(normalized, spec))
     except MlgenError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(Exit.INVALID)

@@ -118,3 +118,9 @@ def test_init_explains_what_it_needs(tmp_path):
     config.write_text('<View><Text name="t" value="$x"/><Labels name="l" toName="t"><Label value="a"/></Labels></View>')
     result = invoke("init", "--from-config", str(config), "-o", str(tmp_path / "b.yaml"))
     assert result.exit_code == 1 and "<Choices>, <Number>, <Rating>" in result.output
+
+
+def test_a_directory_without_a_spec_is_a_usage_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = invoke("validate", str(SAMPLES), str(tmp_path / "empty"))
+    assert result.exit_code == 2 and "no spec found in" in result.output and "0 error(s)" not in result.output
