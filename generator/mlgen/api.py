@@ -27,7 +27,9 @@ def load_spec(path: str | Path) -> dict[str, Any]:
 
 def render_backend(path: str | Path, output: str | Path | None = None, force: bool = False) -> Path:
     """Validate the spec at `path` and render its project into `output` (default: ./NAME)."""
+    from .custom import project_files
     from .render import render_project
 
     spec = load_spec(path)
-    return render_project(spec, Path(output) if output else Path(spec["name"]), force=force)
+    return render_project(spec, Path(output) if output else Path(spec["name"]), force=force,
+                          files=project_files(spec, Path(path)))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import custom
 from .estimators import find_estimator, has_predict_proba, param_problems, required_params
 from .loader import JsonPath, LoadedSpec
 from .problems import Problem
@@ -184,6 +185,9 @@ def feature_fields(ctx: Context) -> None:
 def estimator(ctx: Context) -> None:
     model = ctx.spec["model"]
     estimator_type = ctx.estimator_type
+    if custom.is_custom(model["class"]):
+        custom_estimator(ctx, model)
+        return
     cls, hint = find_estimator(model["class"], estimator_type)
     if cls is None:
         ctx.report(("model", "class"), "unknown-estimator",
@@ -206,6 +210,25 @@ def estimator(ctx: Context) -> None:
         ctx.report(("model", "class"), "no-predict-proba",
                    f"{cls.__name__} with these params has no predict_proba, which the active-learning "
                    "score needs", hint)
+        return
+    ctx.estimator = cls
+
+
+def custom_estimator(ctx: Context, model: dict[str, Any]) -> None:
+    cls, problem, where = custom.load_class(model, ctx.loaded.path)
+    if cls is None:
+        path: JsonPath = ("model", "file") if where == "file" and "file" in model else ("model", "class")
+        ctx.report(path, "custom-estimator", problem,
+                   "model.class is 'module:Class', a class in module.py beside the spec (or in model.file)")
+        return
+    missing, failed = custom.missing_methods(cls, model.get("params") or {}, ctx.estimator_type)
+    if failed:
+        ctx.report(("model", "params") if model.get("params") else ("model", "class"), "invalid-param", failed)
+        return
+    if missing:
+        ctx.report(("model", "class"), "custom-estimator",
+                   f"{cls.__name__} lacks {', '.join(missing)}, which a {ctx.estimator_type} for this target needs",
+                   "subclass sklearn.base.BaseEstimator and ClassifierMixin (or RegressorMixin)")
         return
     ctx.estimator = cls
 

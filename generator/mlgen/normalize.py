@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from . import __version__
+from . import __version__, custom
 from .checks import labeling_config_text
 from .estimators import estimator_path, find_estimator
 from .loader import LoadedSpec
@@ -28,8 +28,12 @@ def normalize(loaded: LoadedSpec) -> dict[str, Any]:
     kind = runtime_module("targets").kind_of(control)
     spec["target"] = control.name
     spec["evaluation"].setdefault("metric", kind.default_metric)  # the schema's default depends on the kind
-    cls, _ = find_estimator(spec["model"]["class"], kind.estimator_type)
-    spec["model"] = {"class": estimator_path(cls), "params": dict(spec["model"].get("params") or {})}
+    params = dict(spec["model"].get("params") or {})
+    if custom.is_custom(spec["model"]["class"]):  # copied to custom/<module>.py by render
+        spec["model"] = {"class": spec["model"]["class"], "params": params}
+    else:
+        cls, _ = find_estimator(spec["model"]["class"], kind.estimator_type)
+        spec["model"] = {"class": estimator_path(cls), "params": params}
     spec["mlgen_version"] = __version__
     return spec
 

@@ -10,8 +10,8 @@ import pytest
 from backend.features import BadTaskError, Featurizer, read_row, rows_to_matrix
 from backend.labelconfig import LabelConfigError, compatibility_problems, find_target, parse_label_config
 from backend.scoring import confidence_scores
-from backend.service import create_service
 from backend.settings import load_settings
+from backend.wiring import create_service
 from helpers import PAYLOADS
 
 CONFIG = json.loads((PAYLOADS / "setup.json").read_text())["body"]["schema"]

@@ -82,11 +82,9 @@ def test_a_dropped_connection_is_retried_then_resumed(tmp_path):
     assert service.store.count_annotations("1") == annotated(tasks)
 
 
-def test_start_training_backfills_once_then_trains(tmp_path, monkeypatch):
-    service = make_service(tmp_path)
+def test_start_training_backfills_once_then_trains(tmp_path):
     with FakeLabelStudio(ls_tasks(40)) as ls:
-        monkeypatch.setenv("LABEL_STUDIO_URL", ls.url)
-        monkeypatch.setenv("LABEL_STUDIO_API_KEY", LEGACY)
+        service = make_service(tmp_path, {"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": LEGACY})
         status, answer = handle_webhook(service, {"action": "START_TRAINING", "project": {"id": 1}})
         assert status == 201 and answer["job"]
         assert not service.registry.served_version("1").endswith("untrained")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from backend.queue import request_training, training_due
-from backend.service import create_service
 from backend.settings import load_settings
+from backend.wiring import create_service
 from mlgen import load_spec
 
 WORDS = {"pos": ["great", "lovely", "superb", "happy", "fine"], "neg": ["awful", "bad", "sad", "poor", "ugly"]}
@@ -18,7 +18,7 @@ CONFIG = ('<View><Text name="text" value="$text"/><Choices name="mood" toName="t
           '<Choice value="pos"/><Choice value="neg"/></Choices></View>')
 
 
-def make_service(tmp_path: Path, **sections):
+def make_service(tmp_path: Path, environ: dict[str, str] | None = None, **sections):
     spec = {"version": 1, "name": "moods", "labeling_config": CONFIG,
             "features": [{"field": "text", "type": "text"}],
             "model": {"class": "LogisticRegression", "params": {"C": 10}}}
@@ -28,8 +28,8 @@ def make_service(tmp_path: Path, **sections):
     path = tmp_path / "backend.yaml"
     path.write_text(json.dumps(spec))
     normalized = load_spec(path)
-    return create_service(normalized, load_settings(normalized, {"MODEL_DIR": str(tmp_path / "state")}),
-                          immediate=True)
+    environ = {"MODEL_DIR": str(tmp_path / "state"), **(environ or {})}
+    return create_service(normalized, load_settings(normalized, environ), immediate=True)
 
 
 def add(service, first_id: int, count: int, flip: bool = False, project: str = "1") -> None:

@@ -18,8 +18,8 @@ from typing import Any
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from .spec import SpecError  # noqa: E402
-from .sync import SYNC_COMMANDS, add_sync_commands  # noqa: E402
+from .settings import load_settings, spec_path  # noqa: E402
+from .spec import SpecError, load_spec  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,31 +43,42 @@ def main(argv: list[str] | None = None) -> int:
     add_sync_commands(sub)
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format=LOG_FORMAT,
-        stream=sys.stdout,
-    )
-    if args.command == "serve":
-        if args.host:
-            os.environ["HOST"] = args.host
-        if args.port:
-            os.environ["PORT"] = str(args.port)
-    if args.command == "health":  # light: no model, store or queue
-        from .settings import load_settings
-        from .spec import load_spec
-
-        return run_health(load_settings(load_spec()))
     try:
-        from .service import create_service
-
-        service = create_service()
+        spec = load_spec(spec_path())
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    settings = load_settings(spec, host=getattr(args, "host", None), port=getattr(args, "port", None))
+    if args.command == "health":  # light: no model, store or queue
+        return run_health(settings)
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stdout)
+    from .sync import SYNC_COMMANDS  # these load scikit-learn, which the health check does without
+    from .wiring import create_service
+
+    service = create_service(spec, settings)
+    COMMANDS.update(SYNC_COMMANDS)
     if args.command in ("serve", "worker", "train"):
         log_training_to(service.settings.model_dir / "training.log")
     return COMMANDS[args.command](service, args)
+
+
+def add_sync_commands(sub: Any) -> None:
+    backfill_cmd = sub.add_parser("backfill", help="pull a project's annotations from Label Studio "
+                                  "(LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY)")
+    backfill_cmd.add_argument("project", help="Label Studio project id")
+    backfill_cmd.add_argument("--page-size", type=int, default=100)
+    backfill_cmd.add_argument("--restart", action="store_true", help="start from the first page again")
+    backfill_cmd.add_argument("--train", action="store_true", help="queue a training afterwards")
+    export_cmd = sub.add_parser("import-export", help="record the annotations of a Label Studio JSON export")
+    export_cmd.add_argument("file", type=Path)
+    export_cmd.add_argument("--project", help="the project id, when the export does not carry it")
+    label_cmd = sub.add_parser("autolabel", help="predict a project's unlabeled tasks in Label Studio")
+    label_cmd.add_argument("project", help="Label Studio project id")
+    label_cmd.add_argument("--batch-size", type=int, default=100, help="tasks per page and per upload")
+    label_cmd.add_argument("--threshold", type=float,
+                           help="create annotations for tasks scored at least this; predictions below it")
+    label_cmd.add_argument("--limit", type=int, help="stop after this many tasks")
+    label_cmd.add_argument("--rate", type=float, default=10.0, help="at most this many API requests a second")
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -77,7 +88,7 @@ def log_training_to(path: Path) -> None:
     """Training logs go to the state directory too, where they outlive the console."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    for name in ("backend.trainer", "backend.queue"):
+    for name in ("backend.trainer", "backend.queue", "backend.tasks"):
         logging.getLogger(name).addHandler(handler)
 
 
@@ -164,7 +175,7 @@ def run_health(settings: Any) -> int:
 
 COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "serve": run_serve, "worker": run_worker, "train": run_train, "versions": run_versions,
-    "show": run_show, "rollback": run_rollback, **SYNC_COMMANDS,
+    "show": run_show, "rollback": run_rollback,
 }
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import bottle
 
-from .events import PayloadError, handle_webhook, project_key
-from .ingest import store_tasks
+from .events import PayloadError, handle_webhook
+from .ingest import project_key, store_tasks
 from .labelconfig import LabelConfigError, compatibility_problems, parse_label_config
 from .predictor import predict_tasks
 from .queue import request_training

@@ -7,12 +7,11 @@ store's size, and training runs on the queue.
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .ingest import read_annotation
+from .ingest import project_key, read_annotation
 from .queue import enqueue_backfill, request_training
 from .sync import backfilled
 
@@ -28,25 +27,6 @@ class PayloadError(ValueError):
     """A webhook payload that does not have the shape Label Studio sends."""
 
 
-def can_backfill() -> bool:
-    """Whether Label Studio's API is configured, so annotations made before the backend was
-    connected can be pulled."""
-    return bool(os.environ.get("LABEL_STUDIO_URL") and os.environ.get("LABEL_STUDIO_API_KEY"))
-
-
-def project_key(value: Any) -> str | None:
-    """A project's key from any form Label Studio uses: 3, "3", "3.1700000000" or {"id": 3}."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip().split(".", 1)[0]
-    return None
-
-
 def handle_webhook(service: Service, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Apply one webhook; returns the HTTP status and JSON body to answer with."""
     action = payload.get("action")
@@ -54,7 +34,7 @@ def handle_webhook(service: Service, payload: dict[str, Any]) -> tuple[int, dict
         project = project_key(payload.get("project"))
         if project is None:
             raise PayloadError("START_TRAINING without a project id")
-        if can_backfill() and not backfilled(service, project):
+        if service.settings.can_reach_label_studio and not backfilled(service, project):
             job = enqueue_backfill(service, project)  # pulls the project's annotations, then trains
         else:
             job = request_training(service, project, "START_TRAINING", force=True)

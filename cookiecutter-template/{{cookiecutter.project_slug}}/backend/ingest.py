@@ -1,5 +1,6 @@
-"""Turn Label Studio annotations into stored records: what the target and the features can
-read, and, for the rest, the reason each is skipped (counted per project in /metrics)."""
+"""Turn Label Studio payloads into stored records: project ids in every form Label Studio
+sends them, and annotations the target and the features can read (for the rest, the reason
+each is skipped, counted per project in /metrics)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,19 @@ if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger(__name__)
+
+
+def project_key(value: Any) -> str | None:
+    """A project's key from any form Label Studio uses: 3, "3", "3.1700000000" or {"id": 3}."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip().split(".", 1)[0]
+    return None
 
 
 def read_annotation(service: Service, annotation: dict[str, Any],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.pipeline import Pipeline
 
 from .features import Featurizer, rows_to_matrix
+from .settings import PROJECT_ROOT
 from .targets import Target
 
 
@@ -33,15 +35,19 @@ def build_model(spec: dict[str, Any], target: Target) -> Pipeline:
 
 
 ESTIMATOR_TYPES = {"classifier": ClassifierMixin, "regressor": RegressorMixin}
+CUSTOM_PACKAGE = "custom"  # the project's own estimators ('module:Class'), copied by mlgen render
 
 
 def resolve_estimator(path: str, estimator_type: str = "classifier") -> type:
-    """The scikit-learn estimator class at a full path such as 'sklearn.svm.LinearSVC'.
+    """The estimator class at a full scikit-learn path such as 'sklearn.svm.LinearSVC', or at
+    'module:Class' in the project's own custom/ package.
 
-    Only modules inside scikit-learn are imported, and only estimators of the type the target
-    needs (classifier or regressor) accepted, so a spec can never make the service import or
-    run other code.
+    Only modules inside scikit-learn, or the one module of custom/ the spec names, are
+    imported, and only scikit-learn estimators of the type the target needs (classifier or
+    regressor) accepted, so a spec can never make the service import or run other code.
     """
+    if ":" in path:
+        return custom_estimator(path)
     module_name, _, class_name = path.rpartition(".")
     if module_name != "sklearn" and not module_name.startswith("sklearn."):
         raise LookupError(f"'{path}' is not inside scikit-learn")
@@ -52,6 +58,28 @@ def resolve_estimator(path: str, estimator_type: str = "classifier") -> type:
     if not (inspect.isclass(cls) and issubclass(cls, ESTIMATOR_TYPES[estimator_type])):
         raise LookupError(f"'{path}' is not a scikit-learn {estimator_type}")
     return cls
+
+
+def custom_estimator(path: str) -> type:
+    """The class at 'module:Class' in the project's custom/ package (mlgen validate checked
+    that it has what the target needs)."""
+    module_name, _, class_name = path.partition(":")
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))  # custom/ sits beside backend/
+    try:
+        cls = getattr(importlib.import_module(f"{CUSTOM_PACKAGE}.{module_name}"), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise LookupError(f"cannot load the project's estimator '{path}': {exc}") from None
+    if not inspect.isclass(cls):
+        raise LookupError(f"'{path}' is not a class")
+    return cls
+
+
+def trusted_modules(spec: dict[str, Any]) -> tuple[str, ...]:
+    """Beyond scikit-learn's, the module whose types the spec's model files may hold: the
+    project's own estimator module, if it has one."""
+    path = spec["model"]["class"]
+    return (f"{CUSTOM_PACKAGE}.{path.partition(':')[0]}.",) if ":" in path else ()
 
 
 def fit_model(spec: dict[str, Any], target: Target, rows: list[list[Any]], answers: list[Any],

@@ -1,4 +1,4 @@
-"""Background training on a Huey queue in SQLite: when to train, and coalescing triggers.
+"""When to train, and coalescing triggers into the Huey queue (tasks.py defines what runs).
 
 A project has at most one queued training. An event that finds one queued adds nothing (its
 annotation is already in the store, and the queued training reads the store when it starts);
@@ -10,56 +10,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
-
-from .labelstudio import LabelStudioError
-from .schedule import parse_schedule
-from .trainer import train_project
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger(__name__)
-BUSY_RETRY_SECONDS = 5.0
 # With "start training on annotation submission" on, Label Studio sends START_TRAINING inside
 # the submit request, before the ANNOTATION_CREATED webhook of that very annotation: a forced
 # training waits this long at least, so it includes it.
 FORCED_MIN_DELAY_SECONDS = 1.0
-
-
-def register_tasks(service: Service) -> Any:
-    """Define the `train` task (and, with training.schedule, the periodic full retraining) on
-    the service's Huey instance. Returns the `train` task."""
-
-    @service.huey.task(name="train")
-    def train(project: str, trigger: str) -> None:
-        outcome = train_project(service, project, trigger)
-        if outcome["status"] == "busy":
-            train.schedule((project, trigger), delay=BUSY_RETRY_SECONDS)
-
-    @service.huey.task(name="backfill")
-    def backfill_then_train(project: str) -> None:
-        """START_TRAINING on a project never backfilled: pull its annotations first."""
-        from .sync import backfill, client_from_env
-
-        try:
-            outcome = backfill(service, project, client_from_env())
-            log.info("project %s: backfilled %s", project, outcome)
-        except LabelStudioError as exc:
-            log.warning("project %s: backfill failed, training on what the store has: %s", project, exc)
-        request_training(service, project, "START_TRAINING", force=True)
-
-    service.backfill_task = backfill_then_train
-    schedule = service.spec.get("training", {}).get("schedule")
-    if schedule:
-
-        @service.huey.periodic_task(parse_schedule(schedule), name="scheduled_training")
-        def scheduled_training() -> None:
-            for row in service.store.projects():
-                if service.store.count_annotations(row["project"]):
-                    request_training(service, row["project"], "schedule", force=True)
-
-    return train
 
 
 def training_due(service: Service, project: str) -> bool:

@@ -56,8 +56,9 @@ def untrained_version(name: str) -> str:
 
 
 class Registry:
-    def __init__(self, store: Store, models_path: Path, name: str) -> None:
+    def __init__(self, store: Store, models_path: Path, name: str, trusted: tuple[str, ...] = ()) -> None:
         self.store = store
+        self.trusted = TRUSTED_MODULES + trusted  # trusted: the project's own estimator module
         self.models_path = models_path
         self.name = name
         self._cache: dict[str, LoadedModel] = {}
@@ -133,7 +134,7 @@ class Registry:
         path = self.models_path / record["path"]
         try:
             untrusted = skops.io.get_untrusted_types(file=path)
-            foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
+            foreign = [t for t in untrusted if not t.startswith(self.trusted)]
             if foreign:
                 raise ModelLoadError(f"model {version} contains untrusted types: {', '.join(foreign)}")
             model = skops.io.load(path, trusted=untrusted)

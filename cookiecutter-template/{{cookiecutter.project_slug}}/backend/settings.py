@@ -1,4 +1,8 @@
-"""Run-time settings: the spec's `server` section, overridden by the environment."""
+"""Run-time settings: the spec's `server` section, overridden by the environment.
+
+The only module that reads environment variables (except __main__'s BLAS thread defaults,
+which must be set before numpy loads).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,9 @@ class Settings:
     max_body_bytes: int
     basic_auth: tuple[str, str] | None  # (user, password) when both are set
     webhook_secret: str | None
+    label_studio_url: str  # LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, for backfill and autolabel
+    label_studio_api_key: str
+    log_level: str
 
     @property
     def queue_path(self) -> Path:
@@ -31,18 +40,34 @@ class Settings:
     def models_path(self) -> Path:
         return self.model_dir / "models"
 
+    @property
+    def can_reach_label_studio(self) -> bool:
+        """Whether Label Studio's API is configured (annotations made before the backend was
+        connected can then be pulled)."""
+        return bool(self.label_studio_url and self.label_studio_api_key)
 
-def load_settings(spec: dict[str, Any], environ: Mapping[str, str] = os.environ) -> Settings:
-    server = spec.get("server", {})
-    auth = server.get("basic_auth", {})
-    user = environ.get(auth.get("user_env", "BASIC_AUTH_USER"), "")
-    password = environ.get(auth.get("password_env", "BASIC_AUTH_PASS"), "")
+
+def spec_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where spec.json is: $BACKEND_SPEC, else the project's own."""
+    return Path(environ.get("BACKEND_SPEC") or PROJECT_ROOT / "spec.json")
+
+
+def load_settings(spec: dict[str, Any], environ: Mapping[str, str] = os.environ,
+                  host: str | None = None, port: int | None = None) -> Settings:
+    """The settings for a spec; `host` and `port` (from the command line) beat the environment."""
+    server = spec["server"]
+    auth = server["basic_auth"]
+    user = environ.get(auth["user_env"], "")
+    password = environ.get(auth["password_env"], "")
     return Settings(
         model_dir=Path(environ.get("MODEL_DIR", "./data")).resolve(),
-        host=environ.get("HOST", server.get("host", "0.0.0.0")),
-        port=int(environ.get("PORT", server.get("port", 9090))),
-        threads=int(server.get("threads", 8)),
-        max_body_bytes=int(float(server.get("max_body_mb", 100)) * 1024 * 1024),
+        host=host or environ.get("HOST", server["host"]),
+        port=int(port or environ.get("PORT", server["port"])),
+        threads=int(server["threads"]),
+        max_body_bytes=int(float(server["max_body_mb"]) * 1024 * 1024),
         basic_auth=(user, password) if user and password else None,
         webhook_secret=environ.get("WEBHOOK_SECRET") or None,
+        label_studio_url=environ.get("LABEL_STUDIO_URL", ""),
+        label_studio_api_key=environ.get("LABEL_STUDIO_API_KEY", ""),
+        log_level=environ.get("LOG_LEVEL", "INFO").upper(),
     )

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 SPEC_VERSION = 1
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "spec.json"
 
 
 class SpecError(RuntimeError):
     """spec.json is missing, unreadable, or written for another runtime."""
 
 
-def load_spec(path: str | Path | None = None) -> dict[str, Any]:
-    """The spec at `path`, else at $BACKEND_SPEC, else the project's spec.json."""
-    path = Path(path or os.environ.get("BACKEND_SPEC") or DEFAULT_PATH)
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """The spec at `path` (settings.spec_path() says where the service's is)."""
+    path = Path(path)
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -14,14 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .ingest import store_tasks
+from .ingest import project_key, store_tasks
 from .labelstudio import LabelStudio, LabelStudioError
+from .predictor import predict_tasks
+from .queue import request_training
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .service import Service
@@ -29,9 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def client_from_env(max_rate: float | None = None) -> LabelStudio:
-    return LabelStudio(os.environ.get("LABEL_STUDIO_URL", ""), os.environ.get("LABEL_STUDIO_API_KEY", ""),
-                       max_rate=max_rate)
+def client_from_settings(settings: Settings, max_rate: float | None = None) -> LabelStudio:
+    return LabelStudio(settings.label_studio_url, settings.label_studio_api_key, max_rate=max_rate)
 
 
 def backfill(service: Service, project: str, client: LabelStudio, page_size: int = 100,
@@ -56,8 +57,6 @@ def backfilled(service: Service, project: str) -> bool:
 
 def import_export(service: Service, path: Path, project: str | None) -> dict[str, Any]:
     """Record the annotations of a Label Studio JSON export (a list of tasks)."""
-    from .events import project_key
-
     tasks = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(tasks, list):
         raise ValueError(f"{path} is not a Label Studio JSON export (a list of tasks)")
@@ -81,8 +80,6 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
     """Predict the unlabeled tasks with the served model and upload the predictions; with a
     `threshold`, tasks scored at least that get an annotation made from the prediction instead.
     Tasks that already have a prediction of the served version are skipped, so a rerun resumes."""
-    from .predictor import predict_tasks
-
     loaded = service.registry.current(project)
     if loaded is None:
         raise LabelStudioError(f"project {project} has no trained model yet")
@@ -126,30 +123,9 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
 # the command line ---------------------------------------------------------------------------
 
 
-def add_sync_commands(sub: Any) -> None:
-    backfill_cmd = sub.add_parser("backfill", help="pull a project's annotations from Label Studio "
-                                  "(LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY)")
-    backfill_cmd.add_argument("project", help="Label Studio project id")
-    backfill_cmd.add_argument("--page-size", type=int, default=100)
-    backfill_cmd.add_argument("--restart", action="store_true", help="start from the first page again")
-    backfill_cmd.add_argument("--train", action="store_true", help="queue a training afterwards")
-    export_cmd = sub.add_parser("import-export", help="record the annotations of a Label Studio JSON export")
-    export_cmd.add_argument("file", type=Path)
-    export_cmd.add_argument("--project", help="the project id, when the export does not carry it")
-    label_cmd = sub.add_parser("autolabel", help="predict a project's unlabeled tasks in Label Studio")
-    label_cmd.add_argument("project", help="Label Studio project id")
-    label_cmd.add_argument("--batch-size", type=int, default=100, help="tasks per page and per upload")
-    label_cmd.add_argument("--threshold", type=float,
-                           help="create annotations for tasks scored at least this; predictions below it")
-    label_cmd.add_argument("--limit", type=int, help="stop after this many tasks")
-    label_cmd.add_argument("--rate", type=float, default=10.0, help="at most this many API requests a second")
-
-
 def run_backfill(service: Service, args: argparse.Namespace) -> int:
-    from .queue import request_training
-
     try:
-        outcome = backfill(service, args.project, client_from_env(), args.page_size, args.restart,
+        outcome = backfill(service, args.project, client_from_settings(service.settings), args.page_size, args.restart,
                            progress=lambda line: print(line, file=sys.stderr))
     except LabelStudioError as exc:
         print(f"error: {exc} (run the command again to resume)", file=sys.stderr)
@@ -175,7 +151,7 @@ def run_autolabel(service: Service, args: argparse.Namespace) -> int:
         print(f"\rtasks {seen}  predictions {predicted}  annotations {annotated}", end="", file=sys.stderr)
 
     try:
-        outcome = autolabel(service, args.project, client_from_env(args.rate), args.batch_size,
+        outcome = autolabel(service, args.project, client_from_settings(service.settings, args.rate), args.batch_size,
                             args.threshold, args.limit, progress=bar)
     except LabelStudioError as exc:
         print(f"\nerror: {exc} (run the command again to resume)", file=sys.stderr)

@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backend.app import StripTrailingSlash, create_app  # noqa: E402
-from backend.service import create_service  # noqa: E402
 from backend.settings import load_settings  # noqa: E402
 from backend.spec import load_spec  # noqa: E402
+from backend.wiring import create_service  # noqa: E402
 
 PROJECT = 7
 

@@ -238,8 +238,8 @@ def test_projects_keep_their_own_annotations_and_versions(client):
 
 def test_a_body_over_the_limit_gets_json_413(spec, tmp_path):
     from backend.app import StripTrailingSlash, create_app
-    from backend.service import create_service
     from backend.settings import load_settings
+    from backend.wiring import create_service
     from conftest import Client
 
     spec["server"]["max_body_mb"] = 0.001  # about 1 kB

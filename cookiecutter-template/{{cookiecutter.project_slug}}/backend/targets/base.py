@@ -58,6 +58,7 @@ class Target:
     default_metric: ClassVar[str]
     strategies: ClassVar[tuple[str, ...]] = ("least_confidence", "margin", "entropy")
     prequential_metric: ClassVar[str]  # what an incremental update reports on new annotations
+    score_meaning: ClassVar[str]  # what a prediction's score says, for the generated README
     fold_name: ClassVar[str] = "shuffled"  # how its evaluation splits, as the metrics record says
     choice: ClassVar[str | None] = None  # the `choice` attribute the kind needs, if any
     min_labels: ClassVar[int] = 0  # the fewest labels (child tags) the control tag may have

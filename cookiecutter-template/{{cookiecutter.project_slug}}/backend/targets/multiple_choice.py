@@ -97,6 +97,9 @@ class MultipleChoice(Target):
                "hamming_loss": False}
     default_metric = "f1_samples"
     prequential_metric = "f1_samples"
+    score_meaning = ("the confidence of the model's least certain choice: each choice is a yes/no "
+                     "decision at its threshold, scored by `active_learning.strategy` (top probability, "
+                     "margin or one minus entropy of the yes/no pair)")
     min_labels = 2
 
     def __init__(self, control: ControlTag, options: dict[str, Any] | None = None) -> None:

@@ -94,6 +94,9 @@ class NumberTarget(Target):
     metrics = {"mae": False, "rmse": False, "r2": True}
     default_metric = "mae"
     prequential_metric = "mae"
+    score_meaning = ("1 / (1 + expected error / typical error), from a model of the regressor's own "
+                     "out-of-fold errors: 0.5 where the expected error is the typical one, lower where the "
+                     "model expects to be further off")
     strategies = ("least_confidence", "margin", "entropy")  # all the same score for numbers
 
     def __init__(self, control: ControlTag, options: dict[str, Any] | None = None) -> None:

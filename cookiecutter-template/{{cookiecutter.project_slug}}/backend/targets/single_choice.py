@@ -26,6 +26,9 @@ class SingleChoice(Target):
     metrics = {"accuracy": True, "f1_macro": True, "f1_weighted": True, "log_loss": False}
     default_metric = "f1_macro"
     prequential_metric = "accuracy"
+    score_meaning = ("the model's confidence in its choice (`active_learning.strategy`: the top "
+                     "probability, the margin between the two likeliest choices, or one minus the "
+                     "normalised entropy)")
     fold_name = "stratified"
     min_labels = 2
 

@@ -1,0 +1,44 @@
+"""Build the service: its parts from spec.json and the environment, and its background tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huey import SqliteHuey
+
+from .labelconfig import find_target, parse_label_config
+from .model import trusted_modules
+from .registry import Registry
+from .service import Service
+from .settings import Settings, load_settings, spec_path
+from .spec import load_spec
+from .store import Store
+from .targets import make_target
+from .tasks import register_tasks
+
+
+def create_service(
+    spec: dict[str, Any] | None = None, settings: Settings | None = None, immediate: bool = False
+) -> Service:
+    """Build the service from spec.json and the environment (or from the given values).
+
+    `immediate=True` runs trainings synchronously in the caller, for tests.
+    """
+    spec = spec if spec is not None else load_spec(spec_path())
+    settings = settings or load_settings(spec)
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_path)
+    huey = SqliteHuey(
+        name=spec["name"], filename=str(settings.queue_path), results=False, immediate=immediate
+    )
+    service = Service(
+        spec=spec,
+        settings=settings,
+        store=store,
+        registry=Registry(store, settings.models_path, spec["name"], trusted_modules(spec)),
+        target=make_target(find_target(parse_label_config(spec["labeling_config"]), spec.get("target")),
+                           spec.get("prediction")),
+        huey=huey,
+    )
+    service.train_task = register_tasks(service)
+    return service
