@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "cookiecutter-template" / "{{cookiecutter.project_slug}}"))
 
 from backend.queue import request_training  # noqa: E402
-from backend.service import create_service  # noqa: E402
 from backend.settings import load_settings  # noqa: E402
+from backend.wiring import create_service  # noqa: E402
 from mlgen import load_spec  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 

@@ -89,6 +89,7 @@ RUNTIME = REPO / "cookiecutter-template" / "{{cookiecutter.project_slug}}"
 sys.path.insert(0, str(RUNTIME))
 sys.dont_write_bytecode = True  # leave no __pycache__ in the template
 
+from backend.config import Config  # noqa: E402
 from backend.evaluation import evaluate  # noqa: E402
 from backend.features import BadTaskError, read_field, read_row, rows_to_matrix  # noqa: E402
 from backend.labelconfig import find_target, parse_label_config  # noqa: E402
@@ -141,9 +142,9 @@ def describe(spec: dict[str, Any], target: Target) -> str:
 def service_fit(spec: dict[str, Any], target: Target, rows: list[list[Any]], answers: list[Any]) -> Any:
     """The model as the service's full training leaves it: fit_model, then, for a kind with tuned
     thresholds, the thresholds tuned on the evaluation's out-of-sample outputs."""
-    model = fit_model(spec, target, rows, answers)
+    model = fit_model(Config.from_spec(spec), target, rows, answers)
     if getattr(target, "tuned", False):
-        _, _, measured = evaluate(spec, target, rows, answers)
+        _, _, measured = evaluate(Config.from_spec(spec), target, rows, answers)
         if measured is not None:
             indexes, outputs = measured
             target.tune(model, [answers[i] for i in indexes], outputs)
@@ -288,7 +289,7 @@ def check_served(spec: dict[str, Any], target: Target, model: Any, tasks: list[d
     every task gets a real prediction whose answers score what the kind's scores said.
     Returns how many predictions were empty (allowed for multiple choice only)."""
     loaded = SimpleNamespace(model=model, version="benchmark")
-    service = SimpleNamespace(spec=spec, target=target, registry=SimpleNamespace(
+    service = SimpleNamespace(config=Config.from_spec(spec), target=target, registry=SimpleNamespace(
         current=lambda project: loaded, served_version=lambda project: "benchmark"))
     results = predict_tasks(service, "benchmark", tasks)
     assert len(results) == len(tasks), f"{len(results)} predictions for {len(tasks)} tasks"

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from backend.config import Config
 from backend.features import BadTaskError, Featurizer, read_row, rows_to_matrix
 from backend.labelconfig import LabelConfigError, compatibility_problems, find_target, parse_label_config
 from backend.scoring import confidence_scores
@@ -114,6 +115,7 @@ def test_failed_training_keeps_the_previous_model(service):
     assert train_project(service, "1", "test")["status"] == "succeeded"
     version = service.registry.served_version("1")
     service.spec["model"]["params"] = {"max_iter": -5}  # the next fit raises
+    service.config = Config.from_spec(service.spec)
     store.mark_pending("1", "j2")
     outcome = train_project(service, "1", "test")
     assert outcome["status"] == "failed" and "max_iter" in outcome["detail"]

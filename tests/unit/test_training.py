@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
+from backend.config import Config
 from backend.queue import request_training, training_due
 from backend.settings import load_settings
 from backend.wiring import create_service
@@ -81,6 +82,7 @@ def test_a_worse_candidate_is_kept_but_not_served(tmp_path):
     first = train(service)
     # someone edits spec.json: a recipe that ignores the text
     service.spec["model"] = {"class": "sklearn.dummy.DummyClassifier", "params": {"strategy": "prior"}}
+    service.config = Config.from_spec(service.spec)  # as a restart reads it
     add(service, 71, 30)
     worse = train(service)
     assert worse["status"] == "succeeded" and not worse["served"] and worse["reason"].startswith("worse")

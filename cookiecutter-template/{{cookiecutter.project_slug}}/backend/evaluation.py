@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import Config
 from .features import rows_to_matrix
 from .model import fit_model
 from .targets import Target
@@ -23,28 +24,28 @@ MIN_COMPARE = 20  # fresh annotations the gate needs before it may keep a new mo
 Measured = tuple[list[int], np.ndarray] | None  # rows measured out of sample, and their outputs
 
 
-def evaluate(spec: dict[str, Any], target: Target, rows: list[list[Any]],
+def evaluate(config: Config, target: Target, rows: list[list[Any]],
              answers: list[Any]) -> tuple[dict[str, Any], Any, Measured]:
     """The spec's model measured out of sample on these annotations: its metrics, a function
     giving out-of-sample outputs for chosen rows, and the rows the metrics were measured on
     with their outputs (None when not measured)."""
-    evaluation = spec.get("evaluation", {})
+    evaluation = config.evaluation
     metrics: dict[str, Any] = {"n_train": len(answers), **target.summary(answers)}
-    method = evaluation.get("method", "auto")
+    method = evaluation.method
     if method == "auto":
         method = "kfold" if len(answers) < KFOLD_BELOW else "holdout"
     X = rows_to_matrix(rows)
-    seed = spec.get("training", {}).get("random_state", 0)
+    seed = config.training.random_state or 0
 
     def fit_on(train: np.ndarray) -> Any:
-        return fit_model(spec, target, list(X[train]), [answers[i] for i in train], every_class=False)
+        return fit_model(config, target, list(X[train]), [answers[i] for i in train], every_class=False)
 
     def refit_without(indexes: list[int]) -> np.ndarray:
         model = fit_on(np.setdiff1d(np.arange(len(answers)), indexes))
         return target.outputs(model, X[indexes])
 
     if method == "kfold":
-        folds = target.folds(answers, evaluation.get("folds", 5), seed)
+        folds = target.folds(answers, evaluation.folds, seed)
         if isinstance(folds, str):
             return {**metrics, "evaluation": folds}, refit_without, None
         outputs: np.ndarray | None = None
@@ -59,7 +60,7 @@ def evaluate(spec: dict[str, Any], target: Target, rows: list[list[Any]],
         metrics.update(evaluation=f"{target.fold_name} {n_folds}-fold cross-validation",
                        **target.scores(answers, outputs))
         return metrics, lambda indexes: outputs[indexes], (list(range(len(answers))), outputs)
-    n_test = int(round(len(answers) * evaluation.get("holdout_fraction", 0.2)))
+    n_test = int(round(len(answers) * evaluation.holdout_fraction))
     test = target.holdout(answers, n_test, seed)
     if isinstance(test, str):
         return {**metrics, "evaluation": test}, refit_without, None
@@ -85,23 +86,23 @@ def compare(target: Target, served: Any, served_until: int, seqs: list[int], row
     }
 
 
-def promotion_decision(spec: dict[str, Any], target: Target, has_served: bool,
+def promotion_decision(config: Config, target: Target, has_served: bool,
                        record: dict[str, Any]) -> tuple[bool, str]:
     """Whether a new model is served, and why."""
-    promotion = spec.get("promotion", {})
-    metric = spec.get("evaluation", {}).get("metric", target.default_metric)
+    promotion = config.promotion
+    metric = config.evaluation.metric
     if not has_served:
         return True, "the project's first model"
     if record["kind"] == "incremental":
         return True, "an incremental update of the served model"
-    if promotion.get("policy", "if_better") == "always":
+    if promotion.policy == "always":
         return True, "promotion policy: always"
     comparison = record["metrics"].get("comparison", {})
     if "new" not in comparison:
         return True, (f"{comparison.get('annotations', 0)} annotations since the served model, "
                       f"{MIN_COMPARE} needed to compare: no evidence against the newer")
     new, old = comparison["new"][metric], comparison["served"][metric]
-    tolerance = promotion.get("tolerance", 0.02)
+    tolerance = promotion.tolerance
     ok = new >= old - tolerance if target.metrics[metric] else new <= old + tolerance
     text = (f"{metric} {new} against {old} for the served model, on the {comparison['annotations']} "
             f"annotations since it was trained (tolerance {tolerance})")

@@ -45,7 +45,7 @@ def read_annotation(service: Service, annotation: dict[str, Any],
         return None, exc.reason
     data = task.get("data")
     try:
-        read_row(data, service.spec["features"])
+        read_row(data, service.config.feature_specs)
     except BadTaskError as exc:
         log.info("annotation %s not used: %s", annotation.get("id"), exc)
         return None, "unreadable-task-data"

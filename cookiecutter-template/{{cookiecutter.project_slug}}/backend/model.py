@@ -17,20 +17,21 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.pipeline import Pipeline
 
+from .config import Config
 from .features import Featurizer, rows_to_matrix
 from .settings import PROJECT_ROOT
 from .targets import Target
 
 
-def build_model(spec: dict[str, Any], target: Target) -> Pipeline:
+def build_model(config: Config, target: Target) -> Pipeline:
     """The spec's features and estimator (as the target kind wraps it) as one unfitted Pipeline."""
-    estimator_class = resolve_estimator(spec["model"]["class"], target.estimator_type)
-    params = dict(spec["model"].get("params") or {})
-    seed = spec.get("training", {}).get("random_state")
+    estimator_class = resolve_estimator(config.model.class_path, target.estimator_type)
+    params = dict(config.model.params)
+    seed = config.training.random_state
     if seed is not None and "random_state" in inspect.signature(estimator_class).parameters:
         params.setdefault("random_state", seed)
     return Pipeline(
-        [("features", Featurizer(spec["features"])), ("model", target.wrap(estimator_class(**params)))]
+        [("features", Featurizer(config.feature_specs)), ("model", target.wrap(estimator_class(**params)))]
     )
 
 
@@ -75,27 +76,27 @@ def custom_estimator(path: str) -> type:
     return cls
 
 
-def trusted_modules(spec: dict[str, Any]) -> tuple[str, ...]:
+def trusted_modules(config: Config) -> tuple[str, ...]:
     """Beyond scikit-learn's, the module whose types the spec's model files may hold: the
     project's own estimator module, if it has one."""
-    path = spec["model"]["class"]
+    path = config.model.class_path
     return (f"{CUSTOM_PACKAGE}.{path.partition(':')[0]}.",) if ":" in path else ()
 
 
-def fit_model(spec: dict[str, Any], target: Target, rows: list[list[Any]], answers: list[Any],
+def fit_model(config: Config, target: Target, rows: list[list[Any]], answers: list[Any],
               every_class: bool = True) -> Pipeline:
     """The spec's model fitted on the rows and their answers. An incremental model is fitted
     with partial_fit, as the target kind calls it: with `every_class`, every class of the
     target is declared, so that later updates may bring classes unseen yet; without (a fit
     for evaluation, never updated), only the classes in the answers."""
-    model = build_model(spec, target)
+    model = build_model(config, target)
     X = rows_to_matrix(rows)
     y = target.encode(answers)
-    if not spec.get("training", {}).get("incremental"):
+    if not config.training.incremental:
         return model.fit(X, y)
     vectors = model[:-1].fit(X, y).transform(X)
     estimator = model.steps[-1][1]
-    order = np.random.default_rng(spec.get("training", {}).get("random_state", 0))
+    order = np.random.default_rng(config.training.random_state)
     for _ in range(target.passes(len(y))):
         shuffled = order.permutation(len(y))
         target.partial_fit(estimator, vectors[shuffled], y[shuffled], every_class)

@@ -30,7 +30,7 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
     for slot, task in enumerate(tasks):
         try:
             rows.append(read_row(task.get("data") if isinstance(task, dict) else None,
-                                 service.spec["features"]))
+                                 service.config.feature_specs))
             slots.append(slot)
         except BadTaskError as exc:
             log.info("task %s gets no prediction: %s", _task_id(task), exc)
@@ -39,7 +39,7 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
     target = service.target
     outputs = _outputs(target, loaded, rows)
     failed = np.isnan(outputs).reshape(len(rows), -1).any(axis=1)
-    scores = target.confidence(np.nan_to_num(outputs), service.spec["active_learning"]["strategy"])
+    scores = target.confidence(np.nan_to_num(outputs), service.config.strategy)
     for row_index, slot in enumerate(slots):
         if failed[row_index]:
             continue

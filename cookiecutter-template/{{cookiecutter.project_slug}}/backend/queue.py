@@ -24,14 +24,14 @@ FORCED_MIN_DELAY_SECONDS = 1.0
 
 def training_due(service: Service, project: str) -> bool:
     """Whether the training policy asks for a training now."""
-    policy = service.spec.get("training", {})
-    if service.store.count_annotations(project) < policy.get("min_annotations", 10):
+    policy = service.config.training
+    if service.store.count_annotations(project) < policy.min_annotations:
         return False
-    per_class = policy.get("min_per_class", 0)
+    per_class = policy.min_per_class
     if per_class and service.target.readiness(service.store.answer_counts(project), per_class):
         return False
     state = service.store.project(project)
-    return state["version"] is None or state["changes"] >= policy.get("retrain_every", 5)
+    return state["version"] is None or state["changes"] >= policy.retrain_every
 
 
 def request_training(service: Service, project: str, trigger: str, force: bool = False) -> str | None:
@@ -42,7 +42,7 @@ def request_training(service: Service, project: str, trigger: str, force: bool =
         return None
     queued, job = service.store.mark_pending(project, uuid.uuid4().hex, full=force)
     if queued:
-        delay = service.spec.get("training", {}).get("debounce_seconds", 2)
+        delay = service.config.training.debounce_seconds
         enqueue(service, project, trigger, job, max(delay, FORCED_MIN_DELAY_SECONDS) if force else delay)
     return job
 

@@ -33,7 +33,7 @@ class EmbeddedConsumer(Consumer):
 
 def start_consumer(service: Service) -> Consumer:
     consumer = EmbeddedConsumer(
-        service.huey, workers=1, periodic=bool(service.spec["training"].get("schedule")), flush_locks=True,
+        service.huey, workers=1, periodic=bool(service.config.training.schedule), flush_locks=True,
         shutdown_timeout=SHUTDOWN_TIMEOUT, initial_delay=0.1, max_delay=1.0,
     )
     recover(service)
@@ -53,12 +53,12 @@ def serve(service: Service, with_worker: bool = True) -> None:
         port=settings.port,
         threads=settings.threads,
         max_request_body_size=settings.max_body_bytes + 1024 * 1024,  # the app answers 413 in JSON first
-        ident=service.spec["name"],
+        ident=service.config.name,
     )
     consumer = start_consumer(service) if with_worker else None
     signal.signal(signal.SIGTERM, _raise_system_exit)
     log.info(
-        "serving %s on http://%s:%s (state in %s, %s)", service.spec["name"], settings.host,
+        "serving %s on http://%s:%s (state in %s, %s)", service.config.name, settings.host,
         server.effective_port, settings.model_dir,
         "training in this process" if consumer else "training in a separate worker",
     )
@@ -76,7 +76,7 @@ def serve(service: Service, with_worker: bool = True) -> None:
 def work(service: Service) -> None:
     """Run only the consumer, for a deployment with the server in another process."""
     consumer = service.huey.create_consumer(
-        workers=1, periodic=bool(service.spec["training"].get("schedule")), flush_locks=True, shutdown_timeout=SHUTDOWN_TIMEOUT, max_delay=1.0
+        workers=1, periodic=bool(service.config.training.schedule), flush_locks=True, shutdown_timeout=SHUTDOWN_TIMEOUT, max_delay=1.0
     )
     recover(service)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

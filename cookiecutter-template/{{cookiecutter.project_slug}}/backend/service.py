@@ -8,6 +8,7 @@ from typing import Any
 
 from huey import SqliteHuey
 
+from .config import Config
 from .registry import Registry
 from .settings import Settings
 from .store import Store
@@ -16,7 +17,8 @@ from .targets import Target
 
 @dataclass
 class Service:
-    spec: dict[str, Any]
+    spec: dict[str, Any]  # spec.json as read
+    config: Config  # the same, typed: what the runtime reads
     settings: Settings
     store: Store
     registry: Registry

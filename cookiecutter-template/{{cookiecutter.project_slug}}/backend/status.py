@@ -17,7 +17,7 @@ STATUS_COLORS = {"serving": "#1a7f37", "superseded": "#0969da", "rejected": "#cf
 
 
 def status_page(service: Service) -> str:
-    metric = service.spec.get("evaluation", {}).get("metric", "f1_macro")
+    metric = service.config.evaluation.metric
     queue = {"pending": service.huey.pending_count(), "scheduled": service.huey.scheduled_count()}
     sections = []
     for row in service.store.projects():
@@ -26,7 +26,7 @@ def status_page(service: Service) -> str:
         runs = service.store.runs(project, limit=5)
         sections.append(_project_section(service, row, versions, runs, metric))
     body = "\n".join(sections) or "<p>No annotation has arrived yet.</p>"
-    name = escape(service.spec["name"])
+    name = escape(service.config.name)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{name}: status</title>
 <style>
@@ -40,7 +40,7 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #656d76; }}
 <body>
 <h1>{name}</h1>
 <p>Queue: {queue['pending']} training(s) waiting, {queue['scheduled']} scheduled.
-Promotion: {escape(str(service.spec.get('promotion', {}).get('policy', 'if_better')))} on {escape(metric)}.</p>
+Promotion: {escape(service.config.promotion.policy)} on {escape(metric)}.</p>
 {body}
 </body></html>
 """
@@ -69,7 +69,7 @@ def _project_section(service: Service, row: dict[str, Any], versions: list[dict[
 <h2>Project {project}</h2>
 <p>Serving <strong>{served}</strong> · {annotations} annotations · training {state}</p>
 {_notes(service, row["project"])}
-{learning_curve(versions, metric)}
+{learning_curve(versions, metric, service.target.metrics.get(metric, True))}
 <h3>Versions</h3>
 <table><tr><th>version</th><th>status</th><th>kind</th><th>annotations</th><th>{escape(metric)}</th>
 <th>created</th><th>why</th></tr>
@@ -89,7 +89,7 @@ def _notes(service: Service, project: str) -> str:
     return "".join(f'<p class="muted">{note}</p>' for note in notes)
 
 
-def learning_curve(versions: list[dict[str, Any]], metric: str) -> str:
+def learning_curve(versions: list[dict[str, Any]], metric: str, higher_is_better: bool = True) -> str:
     """An SVG plot of the metric against the number of annotations, one dot per measured version."""
     points = [(v["n_annotations"], float(v["metrics"][metric]), v) for v in versions
               if isinstance(v["metrics"].get(metric), (int, float))]
@@ -98,7 +98,8 @@ def learning_curve(versions: list[dict[str, Any]], metric: str) -> str:
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
     x_low, x_high = min(xs), max(max(xs), min(xs) + 1)
-    y_low, y_high = (min(0.0, min(ys)), max(1.0, max(ys))) if metric != "log_loss" else (0.0, max(ys) * 1.1 or 1.0)
+    # a score (accuracy, F1, R2) on 0..1; an error or a loss (MAE, log loss) from 0 up to its largest
+    y_low, y_high = (min(0.0, min(ys)), max(1.0, max(ys))) if higher_is_better else (0.0, max(ys) * 1.1 or 1.0)
 
     def sx(x: float) -> float:
         return PAD + (x - x_low) / (x_high - x_low) * (WIDTH - 2 * PAD)

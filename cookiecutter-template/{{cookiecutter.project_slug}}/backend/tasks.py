@@ -40,7 +40,7 @@ def register_tasks(service: Service) -> Any:
         request_training(service, project, "START_TRAINING", force=True)
 
     service.backfill_task = backfill_then_train
-    schedule = service.spec.get("training", {}).get("schedule")
+    schedule = service.config.training.schedule
     if schedule:
 
         @service.huey.periodic_task(parse_schedule(schedule), name="scheduled_training")

@@ -51,9 +51,9 @@ def train_project(service: Service, project: str, trigger: str) -> dict[str, Any
         else:
             model, record = full_training(service, project, served)
         n_annotations = record["n_annotations"]
-        serve, reason = promotion_decision(service.spec, service.target, served is not None, record)
+        serve, reason = promotion_decision(service.config, service.target, served is not None, record)
         record.update(trigger=trigger, reason=reason, duration_s=round(time.perf_counter() - started, 4))
-        keep = service.spec.get("promotion", {}).get("keep_versions", 10)
+        keep = service.config.promotion.keep_versions
         version = service.registry.save(project, model, record, serve, claimed, keep)
     except NotEnoughDataError as exc:
         store.finish_training(project, changes_back=claimed["changes"])
@@ -93,12 +93,12 @@ def incremental_possible(service: Service, claimed: dict[str, Any], served: Any)
     nothing since the last full training needs a refit (a changed or deleted annotation, which
     a model cannot unlearn, or a forced training), and the policy's count of updates is not
     reached."""
-    training = service.spec.get("training", {})
+    training = service.config.training
     return (
-        bool(training.get("incremental"))
+        training.incremental
         and served is not None
         and claimed["rewrites"] == 0
-        and claimed["updates"] < training.get("full_refit_every", 20)
+        and claimed["updates"] < training.full_refit_every
     )
 
 
@@ -110,7 +110,7 @@ def training_set(service: Service, project: str, after_seq: int = 0) -> tuple[li
     seqs: list[int] = []
     for data, answer, seq in service.store.annotations(project, after_seq):
         try:
-            rows.append(read_row(data, service.spec["features"]))
+            rows.append(read_row(data, service.config.feature_specs))
         except BadTaskError:
             continue
         answers.append(answer)
@@ -122,12 +122,12 @@ def full_training(service: Service, project: str, served: Any) -> tuple[Any, dic
     target = service.target
     rows, answers, seqs = training_set(service, project)
     check_enough(service, answers)
-    metrics, out_of_sample, measured = evaluate(service.spec, target, rows, answers)
-    gated = service.spec.get("promotion", {}).get("policy", "if_better") == "if_better"
+    metrics, out_of_sample, measured = evaluate(service.config, target, rows, answers)
+    gated = service.config.promotion.policy == "if_better"
     if served is not None and gated:
         served_until = service.store.version(served.version)["trained_until"]
         metrics["comparison"] = compare(target, served, served_until, seqs, rows, answers, out_of_sample)
-    model = fit_model(service.spec, target, rows, answers)
+    model = fit_model(service.config, target, rows, answers)
     if measured is not None:
         indexes, outputs = measured
         metrics.update(target.tune(model, [answers[i] for i in indexes], outputs))
@@ -159,7 +159,7 @@ def incremental_update(service: Service, project: str, served: Any) -> tuple[Any
 
 
 def check_enough(service: Service, answers: list[Any]) -> None:
-    per_class = service.spec.get("training", {}).get("min_per_class", 0)
+    per_class = service.config.training.min_per_class
     reason = service.target.readiness(Counter(answer_key(a) for a in answers), per_class)
     if reason:
         raise NotEnoughDataError(reason)

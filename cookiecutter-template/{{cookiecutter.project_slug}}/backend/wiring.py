@@ -6,6 +6,7 @@ from typing import Any
 
 from huey import SqliteHuey
 
+from .config import Config
 from .labelconfig import find_target, parse_label_config
 from .model import trusted_modules
 from .registry import Registry
@@ -31,13 +32,15 @@ def create_service(
     huey = SqliteHuey(
         name=spec["name"], filename=str(settings.queue_path), results=False, immediate=immediate
     )
+    config = Config.from_spec(spec)
     service = Service(
         spec=spec,
+        config=config,
         settings=settings,
         store=store,
-        registry=Registry(store, settings.models_path, spec["name"], trusted_modules(spec)),
-        target=make_target(find_target(parse_label_config(spec["labeling_config"]), spec.get("target")),
-                           spec.get("prediction")),
+        registry=Registry(store, settings.models_path, config.name, trusted_modules(config)),
+        target=make_target(find_target(parse_label_config(config.labeling_config), config.target),
+                           dict(config.prediction)),
         huey=huey,
     )
     service.train_task = register_tasks(service)
