@@ -493,6 +493,15 @@ def main() -> int:
             versions_seen.append(version)
         return version
 
+    def followed(row: dict[str, Any], version: str) -> bool:
+        """Whether the backend is done pointing Label Studio's prediction source at `version`
+        (true at once for a backend that cannot reach Label Studio's API)."""
+        link = row.get("label_studio") or {}
+        if link.get("status") != "imported":
+            return True
+        source = link.get("prediction_source") or {}
+        return source.get("version") == version or "error" in source
+
     def backend_row(pid: int) -> dict[str, Any]:
         rows = [p for p in backend.call("GET", "/metrics")["projects"] if str(p["project"]) == str(pid)]
         return rows[0] if rows else {}
@@ -612,7 +621,7 @@ def main() -> int:
             row = backend_row(pid)
             idle = row and not row["training_queued"] and not row["training_running"]
             version = setup_version(pid)
-            return version if version != v0 and idle else None
+            return version if version != v0 and idle and followed(row, version) else None
 
         v1 = wait_for(trained, args.train_timeout)
         check(bool(v1), "backend /setup reports a new model version", v1)
@@ -623,6 +632,21 @@ def main() -> int:
 
         check.step("6. predictions after training")
         before = project_predictions(ls, pid, task_ids)
+        uploaded = [p for p in before if p["model_version"] == v1]
+        link = backend_row(pid).get("label_studio") or {}
+        if link.get("status") == "imported":  # the backend reaches Label Studio's API with /setup's token
+            project = ls.call("GET", f"/api/projects/{pid}")
+            check(project["model_version"] == v1, "the backend made its new version the prediction source",
+                  f"project.model_version={project['model_version']!r}")
+            check(len(uploaded) > 0, "the backend uploaded the new version's predictions itself", len(uploaded))
+            ordered = ls.call("GET", "/api/tasks/", params={
+                "project": pid, "page_size": n, "fields": "all",
+                "query": json.dumps({"ordering": ["tasks:predictions_score"]})})
+            ordered = ordered.get("tasks", []) if isinstance(ordered, dict) else ordered
+            scores = [t.get("predictions_score") for t in ordered if t.get("predictions_score") is not None]
+            check(len(scores) >= len(uploaded) and scores == sorted(scores),
+                  "Data Manager ordering by prediction score ascending: least certain first",
+                  f"{len(scores)} scored tasks, first {[round(x, 3) for x in scores[:5]]}")
         started = time.monotonic()
         retrieve_predictions(ls, pid)
         check.info(f"Retrieve Predictions took {time.monotonic() - started:.1f} s")
@@ -632,7 +656,8 @@ def main() -> int:
         check(len(new) == n and {p["task"] for p in new} == set(task_ids), f"{n} new predictions with {v1}", len(new))
         check(all(c == 1 for c in per.values()), "no duplicate (task, version) pairs",
               {k: c for k, c in per.items() if c > 1})
-        check(len(after) == len(before) + n, "old predictions kept, new ones added", f"{len(before)} -> {len(after)}")
+        check(len(after) == len(before) + n - len(uploaded), "old predictions kept, new ones added",
+              f"{len(before)} -> {len(after)} ({len(uploaded)} uploaded by the backend)")
         check(all(isinstance(p.get("score"), (int, float)) and 0 <= p["score"] <= 1 for p in new),
               "new scores in [0, 1]", Counter(type(p.get("score")).__name__ for p in new))
         invalid = {p["task"]: why for p in new if (why := problem(p["result"], control))}
@@ -660,7 +685,11 @@ def main() -> int:
 
         check.step("7. Start Training with nothing new, then the labeling stream")
         ls.call("POST", f"/api/ml/{ml_id}/train", json={})
-        v2 = wait_for(lambda: (lambda v: v if v not in (v0, v1) else None)(setup_version(pid)), args.train_timeout)
+        def retrained() -> str | None:
+            version = setup_version(pid)
+            return version if version not in (v0, v1) and followed(backend_row(pid), version) else None
+
+        v2 = wait_for(retrained, args.train_timeout)
         check(bool(v2), "Start Training alone (START_TRAINING) publishes another version", v2)
         project = ls.call("GET", f"/api/projects/{pid}")
         check.info(f"project.model_version={project.get('model_version')!r} (the stream re-predicts only "

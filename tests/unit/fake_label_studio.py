@@ -25,6 +25,7 @@ class FakeLabelStudio:
         self.requests: list[tuple[str, str]] = []
         self.drop_pages: dict[int, int] = {}  # page -> how many more times to drop it midway
         self.access_uses = 10**9  # requests an access token is good for
+        self.model_version: str | None = None  # the project's prediction source
         self._ids = itertools.count(1000)
         self._access: dict[str, int] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -121,5 +122,20 @@ class FakeLabelStudio:
                     task.setdefault("annotations", []).append(annotation)
                     return self._send(201, annotation)
                 return self._send(404, {"detail": "Not found."})
+
+            def do_PATCH(self) -> None:
+                fake.requests.append(("PATCH", self.path))
+                body = self._body()
+                if not fake._authorized(self.headers.get("Authorization", "")):
+                    return self._send(401, {"detail": "Authentication credentials were not provided."})
+                parts = self.path.strip("/").split("/")
+                if parts[:2] != ["api", "projects"] or len(parts) != 3:
+                    return self._send(404, {"detail": "Not found."})
+                versions = {p.get("model_version") for t in fake.tasks for p in t.get("predictions") or []}
+                if body.get("model_version") not in versions:  # as Label Studio's serializer checks
+                    return self._send(400, {"validation_errors": {"model_version": [
+                        "Model version doesn't exist either as live model or as static predictions."]}})
+                fake.model_version = body["model_version"]
+                return self._send(200, {"id": int(parts[2]), "model_version": fake.model_version})
 
         return Handler

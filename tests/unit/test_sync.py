@@ -88,9 +88,12 @@ def test_start_training_backfills_once_then_trains(tmp_path):
         status, answer = handle_webhook(service, {"action": "START_TRAINING", "project": {"id": 1}})
         assert status == 201 and answer["job"]
         assert not service.registry.served_version("1").endswith("untrained")
+        assert ls.model_version == service.registry.served_version("1")  # Label Studio follows it
         ls.requests.clear()
         handle_webhook(service, {"action": "START_TRAINING", "project": {"id": 1}})
-        assert ls.pages_requested() == []  # backfilled already
+        # backfilled already: the one page read is the new version's predictions being uploaded
+        assert ls.pages_requested() == [1] and ("PATCH", "/api/projects/1/") in ls.requests
+        assert ls.model_version == service.registry.served_version("1")
 
 
 def test_import_export_file(tmp_path):
@@ -127,3 +130,54 @@ def test_autolabel_uploads_predictions_and_confident_annotations_and_resumes(tmp
     assert rest["tasks"] == len(unlabeled) - 15
     assert all(len([p for p in t["predictions"] if p["model_version"] == version]) == 1 for t in tasks
                if t["id"] in unlabeled)
+
+
+def test_first_contact_imports_what_label_studio_has_then_trains(tmp_path):
+    from backend.queue import enqueue_first_contact
+    from backend.sync import first_contact_due
+
+    service = make_service(tmp_path)
+    with FakeLabelStudio(ls_tasks(40)) as ls:
+        assert first_contact_due(service, "1")
+        enqueue_first_contact(service, "1", ls.url, LEGACY)  # Huey's immediate mode: runs now
+        assert service.store.count_annotations("1") == annotated(ls.tasks)
+        contact = service.store.contact("1")
+        assert contact["status"] == "imported" and contact["stored"] == annotated(ls.tasks)
+        assert not service.registry.served_version("1").endswith("untrained")  # the policy trained
+        assert not first_contact_due(service, "1")  # once per project
+        # with the token proved, Label Studio's prediction source follows the served version
+        assert ls.model_version == service.registry.served_version("1")
+        unlabeled = [t for t in ls.tasks if not t["annotations"]]
+        assert all(any(p["model_version"] == ls.model_version for p in t["predictions"]) for t in unlabeled)
+
+
+def test_first_contact_with_a_refused_token_says_what_to_set(tmp_path):
+    from backend.queue import enqueue_first_contact
+    from backend.status import status_page
+    from backend.sync import first_contact_due
+
+    service = make_service(tmp_path)
+    with FakeLabelStudio(ls_tasks(10)) as ls:
+        enqueue_first_contact(service, "1", ls.url, "a-disabled-legacy-token")
+    contact = service.store.contact("1")
+    assert contact["status"] == "failed" and "LABEL_STUDIO_API_KEY" in contact["problem"]
+    assert "401" in contact["problem"]
+    assert not first_contact_due(service, "1")  # not again at every /setup...
+    service.store.set_contact("1", **{**contact, "at": contact["at"] - 3600})
+    assert first_contact_due(service, "1")  # ...but a while later
+    service.store.save_annotations("1", [{"id": 1, "task": 1, "data": {"text": "x"}, "answer": "pos"}], [])
+    assert "Existing annotations not imported" in status_page(service)
+    assert not first_contact_due(service, "1")  # it has annotations now: webhooks work
+
+
+def test_a_full_backfill_removes_annotations_deleted_in_label_studio(tmp_path):
+    service = make_service(tmp_path)
+    tasks = ls_tasks(30)
+    with FakeLabelStudio(tasks) as ls:
+        backfill(service, "1", LabelStudio(ls.url, LEGACY), page_size=10)
+        assert service.store.count_annotations("1") == annotated(tasks)
+        deleted = next(t for t in tasks if t["annotations"])
+        deleted["annotations"] = []  # deleted while the backend was offline
+        outcome = backfill(service, "1", LabelStudio(ls.url, LEGACY), page_size=10, restart=True)
+    assert outcome["removed"] == 1 and service.store.count_annotations("1") == annotated(tasks)
+    assert 100 + deleted["id"] not in service.store.annotation_ids("1")

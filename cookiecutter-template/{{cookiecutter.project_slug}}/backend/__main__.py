@@ -152,6 +152,9 @@ def run_rollback(service: Any, args: argparse.Namespace) -> int:
     except (LookupError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    from .queue import enqueue_follow
+
+    enqueue_follow(service, args.project)  # the worker points Label Studio at it, when it can
     print(f"project {args.project} now serves {version}")
     return 0
 

@@ -2,7 +2,8 @@
 and what people use (/metrics, /status, /versions/activate).
 
 Every answer is JSON, errors included. Label Studio shows only the status line of a failed
-call, so errors carry their cause in the reason phrase too.
+call, so errors carry their cause in the reason phrase too. A body is checked (payloads.py)
+before a handler acts on it: a malformed one gets a 400 naming the problem, never a 500.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from typing import Any
 
 import bottle
 
-from .events import PayloadError, handle_webhook
-from .ingest import project_key, store_tasks
+from .events import handle_webhook
+from .ingest import store_tasks
 from .labelconfig import LabelConfigError, compatibility_problems, parse_label_config
+from .payloads import PayloadError, check_activate, check_predict, check_setup, check_train, parse_body
 from .predictor import predict_tasks
-from .queue import request_training
+from .queue import enqueue_first_contact, enqueue_follow, request_training
 from .registry import ModelLoadError, untrained_version
 from .service import Service
 from .status import status_page
+from .sync import first_contact_due
 
 log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "default"
@@ -57,6 +60,8 @@ def create_app(service: Service) -> bottle.Bottle:
                     answer = handler()
                 except ApiError as exc:
                     answer = error_response(exc.status, exc.message, **exc.extra)
+                except PayloadError as exc:
+                    answer = error_response(400, str(exc))
                 except bottle.HTTPError as exc:
                     answer = error_response(exc.status_code, str(exc.body or exc.status_line))
                 except ModelLoadError as exc:
@@ -87,10 +92,9 @@ def create_app(service: Service) -> bottle.Bottle:
 
     @route("POST", "/setup")
     def setup() -> dict[str, Any]:
-        body = json_body()
-        project = project_key(body.get("project")) or DEFAULT_PROJECT
-        schema = body.get("schema")
-        if isinstance(schema, str) and schema.strip():
+        request = check_setup(json_body())
+        project, schema = request.project or DEFAULT_PROJECT, request.schema
+        if schema is not None and schema.strip():
             if schema not in setup_cache:
                 if len(setup_cache) > 256:
                     setup_cache.clear()
@@ -98,25 +102,21 @@ def create_app(service: Service) -> bottle.Bottle:
             if setup_cache[schema]:
                 raise ApiError(422, "labeling config does not fit this backend: "
                                + "; ".join(setup_cache[schema]), problems=setup_cache[schema])
+        if request.project is not None and first_contact_due(service, project):
+            learn_existing_annotations(service, project, request.hostname, request.access_token)
         return {"model_version": service.registry.served_version(project)}
 
     @route("POST", "/predict")
     def predict() -> dict[str, Any]:
-        body = json_body()
-        tasks = body.get("tasks")
-        if not isinstance(tasks, list):
-            raise ApiError(400, "the body needs 'tasks', a list of Label Studio tasks")
-        project = project_key(body.get("project"))
-        if project is None:
-            first = next((t for t in tasks if isinstance(t, dict)), {})
-            project = project_key(first.get("project")) or DEFAULT_PROJECT
-        return {"results": predict_tasks(service, project, tasks)}
+        project, tasks = check_predict(json_body())
+        return {"results": predict_tasks(service, project or DEFAULT_PROJECT, tasks)}
 
     @route("POST", "/webhook", auth=False)
     def webhook() -> Any:
         require_webhook_auth(service)
         body = json_body()
-        bottle.request.environ[LOG_DETAIL] = f" {body.get('action')}"
+        action = body.get("action")
+        bottle.request.environ[LOG_DETAIL] = f" {_reason(action)[:60]}" if isinstance(action, str) else ""
         try:
             status, answer = handle_webhook(service, body)
         except PayloadError as exc:
@@ -127,12 +127,9 @@ def create_app(service: Service) -> bottle.Bottle:
     @route("POST", "/train")
     def train() -> Any:
         """Legacy: Label Studio with the webhook flag off sends every annotated task here."""
-        body = json_body()
-        project = project_key(body.get("project")) or DEFAULT_PROJECT
-        tasks = body.get("annotations")
-        if not isinstance(tasks, list):
-            raise ApiError(400, "the body needs 'annotations', a list of annotated tasks")
-        store_tasks(service, project, [task for task in tasks if isinstance(task, dict)])
+        project, tasks = check_train(json_body())
+        project = project or DEFAULT_PROJECT
+        store_tasks(service, project, tasks)
         job = request_training(service, project, "train", force=True)
         bottle.response.status = 201
         return {"status": "ok", "job": job}
@@ -151,17 +148,14 @@ def create_app(service: Service) -> bottle.Bottle:
     @route("POST", "/versions/activate")
     def activate() -> dict[str, Any]:
         """Serve a kept version: roll back, or accept a model the promotion gate rejected."""
-        body = json_body()
-        project = project_key(body.get("project"))
-        version = body.get("version")
-        if project is None or not isinstance(version, str):
-            raise ApiError(400, "the body needs 'project' and 'version'")
+        project, version = check_activate(json_body())
         try:
             service.registry.activate(project, version)
         except LookupError as exc:
             raise ApiError(404, str(exc)) from None
         except ModelLoadError as exc:
             raise ApiError(409, str(exc)) from None
+        enqueue_follow(service, project)  # Label Studio's prediction source follows, when it can
         return {"project": project, "model_version": service.registry.served_version(project)}
 
     @route("GET", "/metrics")
@@ -195,10 +189,35 @@ def project_metrics(service: Service, row: dict[str, Any]) -> dict[str, Any]:
         "changes_since_training": row["changes"],
         "annotations_skipped": service.store.skipped(row["project"]),
         "answers_lacking": service.target.gaps(service.store.answer_counts(row["project"])),
+        "label_studio": label_studio_link(service, row["project"]),
         "training_queued": bool(row["pending"]),
         "training_running": bool(row["running"]),
         "last_run": next(iter(service.store.runs(row["project"], limit=1)), None),
     }
+
+
+def learn_existing_annotations(service: Service, project: str, hostname: str | None, token: str | None) -> None:
+    """Queue the import of what Label Studio already holds for the project: with
+    LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY when set, else with what /setup sent."""
+    settings = service.settings
+    url, key = ((settings.label_studio_url, settings.label_studio_api_key) if settings.can_reach_label_studio
+                else (hostname, token))
+    if url and key:
+        enqueue_first_contact(service, project, url, key)
+    else:
+        service.store.set_contact(project, status="failed", at=time.time(), url=url or "",
+                                  problem="Label Studio sent no address or token to reach it: set LABEL_STUDIO_URL "
+                                          "and LABEL_STUDIO_API_KEY to import the project's existing annotations")
+
+
+def label_studio_link(service: Service, project: str) -> dict[str, Any] | None:
+    """For /metrics: how importing the project's existing annotations went (without the
+    token), and which version Label Studio's prediction source was last pointed at."""
+    contact = service.store.contact(project)
+    if contact is None:
+        return None
+    shown = {key: contact[key] for key in ("status", "url", "stored", "problem") if key in contact}
+    return {**shown, "prediction_source": service.store.prediction_source(project)}
 
 
 def _public(version: dict[str, Any]) -> dict[str, Any]:
@@ -217,18 +236,12 @@ def config_problems(service: Service, schema: str) -> list[str]:
 
 
 def json_body() -> dict[str, Any]:
+    """The request's JSON object (payloads.parse_body: depth, numbers and encoding checked)."""
     request = bottle.request
     limit = bottle.BaseRequest.MEMFILE_MAX
     if request.content_length > limit:
         raise ApiError(413, f"request body over {limit} bytes; raise server.max_body_mb")
-    raw = request.body.read()
-    try:
-        body = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return body
+    return parse_body(request.body.read())
 
 
 def require_basic_auth(service: Service) -> None:

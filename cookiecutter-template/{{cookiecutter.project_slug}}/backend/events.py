@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .ingest import project_key, read_annotation
+from .payloads import ANNOTATION_ACTIONS, PayloadError, check_webhook
 from .queue import enqueue_backfill, request_training
 from .sync import backfilled
 
@@ -19,17 +20,13 @@ if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger(__name__)
-
-ANNOTATION_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
-
-
-class PayloadError(ValueError):
-    """A webhook payload that does not have the shape Label Studio sends."""
+LOOKUP_CHUNK = 900  # ids per query: SQLite builds allow 999 bound variables or more
 
 
 def handle_webhook(service: Service, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """Apply one webhook; returns the HTTP status and JSON body to answer with."""
-    action = payload.get("action")
+    """Apply one webhook; returns the HTTP status and JSON body to answer with. A payload
+    without the shape Label Studio sends raises PayloadError before anything is applied."""
+    action = check_webhook(payload)
     if action == "START_TRAINING":
         project = project_key(payload.get("project"))
         if project is None:
@@ -47,12 +44,10 @@ def handle_webhook(service: Service, payload: dict[str, Any]) -> tuple[int, dict
 
 
 def record_annotations(service: Service, payload: dict[str, Any], trigger: str) -> dict[str, Any]:
-    annotations = _as_list(payload.get("annotation"), "annotation")
-    tasks = {t.get("id"): t for t in _as_list(payload.get("task"), "task") if isinstance(t, dict)}
+    annotations = _as_list(payload.get("annotation"))
+    tasks = {t.get("id"): t for t in _as_list(payload.get("task"))}
     by_project: dict[str, Changes] = {}
     for annotation in annotations:
-        if not isinstance(annotation, dict) or not isinstance(annotation.get("id"), int):
-            raise PayloadError("an annotation without an integer id")
         task = tasks.get(annotation.get("task")) or (next(iter(tasks.values())) if len(tasks) == 1 else {})
         project = (
             project_key(annotation.get("project"))
@@ -72,9 +67,10 @@ def record_annotations(service: Service, payload: dict[str, Any], trigger: str) 
 
 
 def delete_annotations(service: Service, payload: dict[str, Any]) -> dict[str, Any]:
-    ids = [a.get("id") for a in _as_list(payload.get("annotations"), "annotations") if isinstance(a, dict)]
-    ids = [i for i in ids if isinstance(i, int)]
-    by_project = {project: Changes(removed=ids) for project in service.store.project_of_annotations(ids)}
+    ids = list(dict.fromkeys(a["id"] for a in _as_list(payload.get("annotations"))))
+    projects = {project for start in range(0, len(ids), LOOKUP_CHUNK)  # within SQLite's variable limit
+                for project in service.store.project_of_annotations(ids[start:start + LOOKUP_CHUNK])}
+    by_project = {project: Changes(removed=ids) for project in sorted(projects)}
     return _apply(service, by_project, "ANNOTATIONS_DELETED")
 
 
@@ -99,9 +95,6 @@ def _apply(service: Service, by_project: dict[str, Changes], trigger: str) -> di
     return {"status": "ok", "stored": stored, "removed": removed, "training": jobs}
 
 
-def _as_list(value: Any, name: str) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict):
-        return [value]
-    raise PayloadError(f"'{name}' must be an object or a list")
+def _as_list(value: Any) -> list[Any]:
+    """An object or a list of objects (check_webhook has made sure it is one), as a list."""
+    return value if isinstance(value, list) else [value]

@@ -192,15 +192,25 @@ class Featurizer(TransformerMixin, BaseEstimator):
         self.features = features
 
     def fit(self, X: np.ndarray, y: Any = None) -> Featurizer:
-        kinds = [(f, FEATURES[f["type"]]) for f in self.features or []]
-        self.transformers_ = [k.transformer(f).fit(k.column(X, i)) for i, (f, k) in enumerate(kinds)]
+        self.fit_transform(X, y)
         return self
 
+    def fit_transform(self, X: np.ndarray, y: Any = None) -> Any:
+        """Fit and transform in one pass: a text vectorizer tokenizes each text once, not twice
+        (a Pipeline's fit calls this; it halves the featurization time of a training)."""
+        kinds = [(f, FEATURES[f["type"]]) for f in self.features or []]
+        self.transformers_ = [k.transformer(f) for f, k in kinds]
+        return self._joined([t.fit_transform(k.column(X, i)) for i, (t, (_, k)) in
+                             enumerate(zip(self.transformers_, kinds))])
+
     def transform(self, X: np.ndarray) -> Any:
-        parts = [
+        return self._joined([
             transformer.transform(FEATURES[feature["type"]].column(X, i))
             for i, (feature, transformer) in enumerate(zip(self.features or [], self.transformers_))
-        ]
+        ])
+
+    @staticmethod
+    def _joined(parts: list[Any]) -> Any:
         if len(parts) == 1:
             return parts[0]
         if any(sp.issparse(part) for part in parts):

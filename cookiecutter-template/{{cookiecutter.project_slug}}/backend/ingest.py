@@ -5,6 +5,7 @@ each is skipped, counted per project in /metrics)."""
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -16,18 +17,25 @@ if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger(__name__)
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1  # what SQLite's INTEGER holds
+PROJECT_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what a project's model folder may be named
+
+
+def is_id(value: Any) -> bool:
+    """Whether a value can be a Label Studio id: an integer (not a boolean) of 64 bits."""
+    return isinstance(value, int) and not isinstance(value, bool) and ID_MIN <= value <= ID_MAX
 
 
 def project_key(value: Any) -> str | None:
-    """A project's key from any form Label Studio uses: 3, "3", "3.1700000000" or {"id": 3}."""
+    """A project's key from any form Label Studio uses: 3, "3", "3.1700000000" or {"id": 3};
+    None for anything else (a key is letters, digits, - and _: "default", "7")."""
     if isinstance(value, dict):
         value = value.get("id")
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
+    if is_id(value):
         return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip().split(".", 1)[0]
+    if isinstance(value, str):
+        key = value.strip().split(".", 1)[0]
+        return key if PROJECT_KEY.fullmatch(key) else None
     return None
 
 
@@ -43,6 +51,9 @@ def read_annotation(service: Service, annotation: dict[str, Any],
     except UnreadableAnswer as exc:
         log.info("annotation %s not used: %s", annotation.get("id"), exc)
         return None, exc.reason
+    if not (task.get("id") is None or is_id(task.get("id"))):
+        log.info("annotation %s not used: its task id is not an integer", annotation.get("id"))
+        return None, "no-task-id"
     data = task.get("data")
     try:
         read_row(data, service.config.feature_specs)
@@ -56,8 +67,9 @@ def store_tasks(service: Service, project: str, tasks: Iterable[dict[str, Any]])
     """Record every annotation of these tasks (export format). Returns (stored, not usable)."""
     records, skipped = [], Counter()
     for task in tasks:
-        for annotation in task.get("annotations") or []:
-            if not isinstance(annotation, dict) or not isinstance(annotation.get("id"), int):
+        annotations = task.get("annotations")
+        for annotation in annotations if isinstance(annotations, list) else []:
+            if not isinstance(annotation, dict) or not is_id(annotation.get("id")):
                 skipped["no-annotation-id"] += 1
                 continue
             record, reason = read_annotation(service, annotation, task)

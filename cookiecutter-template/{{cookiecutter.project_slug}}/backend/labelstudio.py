@@ -33,13 +33,15 @@ def is_personal_access_token(key: str) -> bool:
 
 
 class LabelStudio:
-    def __init__(self, url: str, api_key: str, timeout: float = 30.0, max_rate: float | None = None) -> None:
+    def __init__(self, url: str, api_key: str, timeout: float = 30.0, max_rate: float | None = None,
+                 retries: int = RETRIES) -> None:
         if not url or not api_key:
             raise LabelStudioError("set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY")
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
         self.interval = 1.0 / max_rate if max_rate else 0.0
+        self.retries = retries
         self._access: str | None = None
         self._last = 0.0
         self._lock = threading.Lock()
@@ -72,6 +74,11 @@ class LabelStudio:
     def create_prediction(self, prediction: dict[str, Any]) -> int:
         return int(self.request("POST", "/api/predictions/", body=prediction)["id"])
 
+    def set_model_version(self, project: str, version: str) -> None:
+        """Make `version` the project's prediction source: the predictions the Data Manager
+        scores and sorts by, and the labeling stream shows."""
+        self.request("PATCH", f"/api/projects/{project}/", body={"model_version": version})
+
     def create_annotation(self, task: int, annotation: dict[str, Any]) -> int:
         return int(self.request("POST", f"/api/tasks/{task}/annotations/", body=annotation)["id"])
 
@@ -81,7 +88,7 @@ class LabelStudio:
         url = self.url + path + ("?" + urllib.parse.urlencode(params) if params else "")
         data = json.dumps(body).encode() if body is not None else None
         refreshed = False
-        for attempt in range(RETRIES + 1):
+        for attempt in range(self.retries + 1):
             self._pace()
             request = urllib.request.Request(url, data=data, method=method, headers={
                 "Authorization": self._authorization(), "Content-Type": "application/json",
@@ -99,12 +106,12 @@ class LabelStudio:
                     raise LabelStudioError(
                         f"{method} {path}: 401 Unauthorized; check LABEL_STUDIO_API_KEY "
                         "(a legacy token, or a personal access token)") from None
-                if exc.code < 500 or attempt == RETRIES:
+                if exc.code < 500 or attempt == self.retries:
                     raise LabelStudioError(f"{method} {path}: {exc.code} {_excerpt(exc)}") from None
             except (TimeoutError, urllib.error.URLError, http.client.HTTPException, ConnectionError, json.JSONDecodeError) as exc:
                 # A GET is safe to repeat; a POST only if it never reached the server.
                 unsent = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)
-                if attempt == RETRIES or not (method == "GET" or unsent):
+                if attempt == self.retries or not (method == "GET" or unsent):
                     raise LabelStudioError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
             time.sleep(BACKOFF_SECONDS * 2 ** attempt)
         raise LabelStudioError(f"{method} {path}: gave up")  # not reached

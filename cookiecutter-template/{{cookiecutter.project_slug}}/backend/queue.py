@@ -9,6 +9,7 @@ overlap: a training that finds another running is put back on the queue.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,21 @@ def enqueue_backfill(service: Service, project: str) -> str:
     task = service.backfill_task.s(project)
     service.huey.enqueue(task)
     return str(task.id)
+
+
+def enqueue_first_contact(service: Service, project: str, url: str, api_key: str) -> str:
+    """Queue the import of the project's existing annotations from Label Studio at `url`
+    (then a training if the policy asks); returns the job id. Marked at once, so that the
+    /setup calls Label Studio repeats while it runs queue nothing more."""
+    service.store.set_contact(project, status="queued", at=time.time(), url=url)
+    task = service.first_contact_task.s(project, url, api_key)
+    service.huey.enqueue(task)
+    return str(task.id)
+
+
+def enqueue_follow(service: Service, project: str) -> None:
+    """Queue making the served version Label Studio's prediction source (after a rollback)."""
+    service.huey.enqueue(service.follow_task.s(project))
 
 
 def recover(service: Service) -> None:

@@ -26,3 +26,5 @@ class Service:
     huey: SqliteHuey
     train_task: Any = field(default=None)  # the Huey tasks, registered on `huey` by tasks.py
     backfill_task: Any = field(default=None)
+    first_contact_task: Any = field(default=None)
+    follow_task: Any = field(default=None)

@@ -83,6 +83,11 @@ def _project_section(service: Service, row: dict[str, Any], versions: list[dict[
 def _notes(service: Service, project: str) -> str:
     """What the project's annotations lack, and how many were not used and why."""
     notes = [escape(gap) for gap in service.target.gaps(service.store.answer_counts(project))]
+    contact = service.store.contact(project)
+    if contact and contact["status"] == "failed":
+        notes.append(f"<strong>Existing annotations not imported</strong>: {escape(contact['problem'])}")
+    elif contact and contact["status"] == "imported":
+        notes.append(f"{contact['stored']} annotations imported from Label Studio at {escape(contact['url'])}")
     skipped = service.store.skipped(project)
     if skipped:
         notes.append("not used: " + ", ".join(f"{n} {escape(reason)}" for reason, n in skipped.items()))

@@ -195,6 +195,13 @@ class Store:
         )
         return [(json.loads(data), json.loads(answer), seq) for data, answer, seq in rows]
 
+    def annotation_ids(self, project: str, written_before: str | None = None) -> set[int]:
+        """The ids of the project's annotations (only those written before a `now()` stamp)."""
+        sql, params = "SELECT id FROM annotations WHERE project = ?", (project,)
+        if written_before is not None:
+            sql, params = sql + " AND updated_at < ?", (project, written_before)
+        return {row[0] for row in self.db.conn.execute(sql, params)}
+
     def count_annotations(self, project: str | None = None) -> int:
         if project is None:
             return self._scalar("SELECT count(*) FROM annotations")
@@ -361,6 +368,21 @@ class Store:
     def cursor(self, name: str) -> Any:
         value = self._scalar("SELECT value FROM cursors WHERE name = ?", (name,))
         return json.loads(value) if value is not None else None
+
+    def contact(self, project: str) -> dict[str, Any] | None:
+        """How importing the project's existing annotations from Label Studio went: status
+        (queued, imported or failed), when (epoch seconds), from where, and the problem."""
+        return self.cursor(f"contact:{project}")
+
+    def set_contact(self, project: str, **state: Any) -> None:
+        self.set_cursor(f"contact:{project}", state)
+
+    def prediction_source(self, project: str) -> dict[str, Any] | None:
+        """The version Label Studio's prediction source was last pointed at, or the error."""
+        return self.cursor(f"prediction_source:{project}")
+
+    def set_prediction_source(self, project: str, **state: Any) -> None:
+        self.set_cursor(f"prediction_source:{project}", state)
 
     def set_cursor(self, name: str, value: Any) -> None:
         if value is None:

@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from .labelstudio import LabelStudio, LabelStudioError
 from .predictor import predict_tasks
 from .queue import request_training
 from .settings import Settings
+from .store import now
 
 if TYPE_CHECKING:
     from .service import Service
@@ -37,22 +39,60 @@ def client_from_settings(settings: Settings, max_rate: float | None = None) -> L
 
 def backfill(service: Service, project: str, client: LabelStudio, page_size: int = 100,
              restart: bool = False, progress: Callable[[str], None] = log.info) -> dict[str, int]:
-    """Pull the project's annotations page by page; a rerun resumes after the last page stored."""
+    """Pull the project's annotations page by page; a rerun resumes after the last page stored.
+
+    A pass from the first page to the last also removes the stored annotations that Label
+    Studio no longer has (deleted while the backend was offline), except any written while
+    the pass ran; a resumed pass has not seen the first pages, so it removes nothing.
+    """
     cursor = f"backfill:{project}"
     start = 1 if restart else (service.store.cursor(cursor) or 1)
+    began = now()
     stored = unusable = pages = 0
+    seen: set[int] = set()
     for page, tasks in client.tasks(project, page_size=page_size, first_page=start):
         added, skipped = store_tasks(service, project, tasks)
+        seen |= {a["id"] for t in tasks for a in t.get("annotations") or []
+                 if isinstance(a, dict) and isinstance(a.get("id"), int)}
         stored, unusable, pages = stored + added, unusable + skipped, pages + 1
         service.store.set_cursor(cursor, page + 1)
         progress(f"project {project}: page {page}: {stored} annotations stored, {unusable} not usable")
+    removed = 0
+    if start == 1:
+        gone = sorted(service.store.annotation_ids(project, written_before=began) - seen)
+        removed = service.store.save_annotations(project, [], gone) if gone else 0
     service.store.set_cursor(cursor, None)
     service.store.set_cursor(f"backfilled:{project}", True)
-    return {"pages": pages, "stored": stored, "unusable": unusable, "resumed_at_page": start}
+    return {"pages": pages, "stored": stored, "unusable": unusable, "removed": removed, "resumed_at_page": start}
 
 
 def backfilled(service: Service, project: str) -> bool:
     return bool(service.store.cursor(f"backfilled:{project}"))
+
+
+CONTACT_RETRY_SECONDS = 600  # after a failed import, a /setup tries again this much later
+SYNC_RATE = 5.0  # requests a second to Label Studio from background jobs
+
+
+def first_contact_due(service: Service, project: str) -> bool:
+    """Whether a /setup of this project should start importing its annotations: the backend
+    has none of them, has not imported them, and has not failed to in the last minutes."""
+    if backfilled(service, project) or service.store.count_annotations(project):
+        return False
+    contact = service.store.contact(project)
+    return contact is None or (contact["status"] == "failed" and
+                               time.time() - contact["at"] > CONTACT_RETRY_SECONDS)
+
+
+def contact_problem(error: str) -> str:
+    """What an import failure means for a user, and what to set."""
+    if "401" in error:
+        return (f"Label Studio refused the token ({error}). Its /setup sends the project owner's legacy "
+                "token, which organisations have disabled by default since 1.17: set LABEL_STUDIO_URL and "
+                "LABEL_STUDIO_API_KEY (a personal access token from Account & Settings) for this backend, "
+                "or enable legacy tokens in the organisation's settings")
+    return (f"cannot reach Label Studio ({error}). Set LABEL_STUDIO_URL to an address of Label Studio that "
+            "this backend can reach (and LABEL_STUDIO_API_KEY); until then it learns from new annotations only")
 
 
 def import_export(service: Service, path: Path, project: str | None) -> dict[str, Any]:
@@ -72,6 +112,28 @@ def import_export(service: Service, path: Path, project: str | None) -> dict[str
         stored, unusable = store_tasks(service, key, project_tasks)
         totals[key] = {"stored": stored, "unusable": unusable}
     return totals
+
+
+def label_studio_for(service: Service, project: str) -> LabelStudio | None:
+    """A client of the Label Studio the project lives in: with LABEL_STUDIO_URL and
+    LABEL_STUDIO_API_KEY when set, else with the address and token its /setup sent, once they
+    have proved to work (the project's annotations were imported with them); else None."""
+    if service.settings.can_reach_label_studio:
+        return client_from_settings(service.settings, max_rate=SYNC_RATE)
+    contact = service.store.contact(project)
+    if contact and contact["status"] == "imported" and contact.get("api_key"):
+        return LabelStudio(contact["url"], contact["api_key"], max_rate=SYNC_RATE)
+    return None
+
+
+def follow_served_version(service: Service, project: str, client: LabelStudio) -> dict[str, Any]:
+    """Point the project's prediction source (its model_version) at the served version, so
+    that sorting by prediction score in the Data Manager ranks this version's scores: upload
+    its predictions for the unlabeled tasks, then switch (Label Studio accepts a version only
+    once it has predictions of it)."""
+    outcome = autolabel(service, project, client)
+    client.set_model_version(project, outcome["model_version"])
+    return outcome
 
 
 def autolabel(service: Service, project: str, client: LabelStudio, batch_size: int = 100,

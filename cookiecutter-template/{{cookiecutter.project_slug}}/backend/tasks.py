@@ -4,12 +4,13 @@ the scheduled full retraining."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
-from .labelstudio import LabelStudioError
+from .labelstudio import LabelStudio, LabelStudioError
 from .queue import request_training
 from .schedule import parse_schedule
-from .sync import backfill, client_from_settings
+from .sync import backfill, client_from_settings, contact_problem, follow_served_version, label_studio_for
 from .trainer import train_project
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BUSY_RETRY_SECONDS = 5.0
+FIRST_CONTACT_RATE = 5.0  # requests a second to Label Studio while importing a project's annotations
 
 
 def register_tasks(service: Service) -> Any:
@@ -28,6 +30,26 @@ def register_tasks(service: Service) -> Any:
         outcome = train_project(service, project, trigger)
         if outcome["status"] == "busy":
             train.schedule((project, trigger), delay=BUSY_RETRY_SECONDS)
+        elif outcome["status"] == "succeeded" and outcome["served"]:
+            follow(project)
+
+    @service.huey.task(name="follow_served_version")
+    def follow(project: str) -> None:
+        """A new version is served: make it Label Studio's prediction source, when the backend
+        can reach Label Studio (else the README says which setting to pick by hand)."""
+        client = label_studio_for(service, project)
+        if client is None:
+            return
+        try:
+            outcome = follow_served_version(service, project, client)
+        except LabelStudioError as exc:
+            log.warning("project %s: could not make the served version Label Studio's prediction source: %s",
+                        project, exc)
+            service.store.set_prediction_source(project, error=str(exc), at=time.time())
+            return
+        service.store.set_prediction_source(project, version=outcome["model_version"], at=time.time())
+        log.info("project %s: Label Studio's prediction source is now %s (%d predictions uploaded)",
+                 project, outcome["model_version"], outcome["predictions"])
 
     @service.huey.task(name="backfill")
     def backfill_then_train(project: str) -> None:
@@ -39,7 +61,27 @@ def register_tasks(service: Service) -> Any:
             log.warning("project %s: backfill failed, training on what the store has: %s", project, exc)
         request_training(service, project, "START_TRAINING", force=True)
 
+    @service.huey.task(name="first_contact")
+    def learn_what_label_studio_has(project: str, url: str, api_key: str) -> None:
+        """Label Studio connected a project the backend knows nothing of: import the annotations
+        it already holds (paced, resumable), then train as the policy says."""
+        try:
+            # one retry: an address that does not answer is a setting to fix, not a hiccup to wait out
+            client = LabelStudio(url, api_key, timeout=10.0, max_rate=FIRST_CONTACT_RATE, retries=1)
+            outcome = backfill(service, project, client)
+        except LabelStudioError as exc:
+            problem = contact_problem(str(exc))
+            service.store.set_contact(project, status="failed", at=time.time(), url=url, problem=problem)
+            log.warning("project %s: cannot import its annotations from Label Studio: %s", project, problem)
+            return
+        service.store.set_contact(project, status="imported", at=time.time(), url=url, stored=outcome["stored"],
+                                  api_key=api_key)  # it works: kept for following the served version
+        log.info("project %s: imported %d annotations from Label Studio at %s", project, outcome["stored"], url)
+        request_training(service, project, "first contact")
+
     service.backfill_task = backfill_then_train
+    service.follow_task = follow
+    service.first_contact_task = learn_what_label_studio_has
     schedule = service.config.training.schedule
     if schedule:
 

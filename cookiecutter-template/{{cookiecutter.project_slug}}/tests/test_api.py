@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import PROJECT, annotation_event, example_answers, example_data, learnt
+
+NO_LABEL_STUDIO = "http://127.0.0.1:9"  # a closed port: the import of existing annotations fails at once
 
 
 def setup_body(client, schema=None, extra_params=None):
     return {"project": f"{PROJECT}.1700000000", "schema": schema or client.service.spec["labeling_config"],
-            "hostname": "http://localhost:8080", "access_token": "token", "extra_params": extra_params}
+            "hostname": NO_LABEL_STUDIO, "access_token": "token", "extra_params": extra_params}
 
 
 def version_of(client):
@@ -308,3 +312,154 @@ def test_a_task_the_features_cannot_read_gets_an_empty_prediction(client):
     results = client.post("/predict", {"tasks": [bad, good], "project": PROJECT}).json["results"]
     assert results[0]["result"] == [] and results[0]["score"] == 0.0
     assert results[1]["result"]
+
+
+# malformed bodies: a JSON 400 naming the problem, never a 500, and nothing applied ------------
+
+ROUTES = ("/setup", "/predict", "/webhook", "/train", "/versions/activate")
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_body_nested_too_deep_is_400(client, path):
+    for depth in (65, 5000, 200_000):  # the json module itself gives up at about 1000
+        raw = ('{"action": "X", "a": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}").encode()
+        response = client.call("POST", path, raw=raw)
+        assert response.code == 400 and "deeper than 64" in response.json["error"], depth
+    ok = ('{"action": "X", "a": ' + "[" * 63 + "]" * 63 + "}").encode()
+    assert client.call("POST", "/webhook", raw=ok).code == 200
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "9223372036854775808",
+                                     "-9223372036854775809", "1" * 5000])
+@pytest.mark.parametrize("path", ROUTES)
+def test_numbers_json_does_not_have_are_400(client, path, literal):
+    response = client.call("POST", path, raw=('{"project": 1, "tasks": [], "x": ' + literal + "}").encode())
+    assert response.code == 400 and response.json["status"] == 400
+    assert "JSON number" in response.json["error"] or "beyond 64 bits" in response.json["error"] \
+        or "too large" in response.json["error"]
+
+
+def test_a_body_that_is_not_utf8_is_400(client):
+    response = client.call("POST", "/predict", raw='{"tasks": []}'.encode("utf-16"))
+    assert response.code == 400 and "UTF-8" in response.json["error"]
+    assert client.call("POST", "/predict", raw=b'\xef\xbb\xbf{"tasks": []}').code == 200  # a BOM is fine
+
+
+def wrong(event, dotted, value):
+    node = event
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node[int(key)] if key.isdigit() else node[key]
+    node[int(leaf) if leaf.isdigit() else leaf] = value
+    return event
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("annotation.id", "1"), ("annotation.id", True), ("annotation.id", 1.5), ("annotation.id", None),
+    ("annotation.task", [1]), ("annotation.task", {"id": 1}), ("annotation.project", [3]),
+    ("annotation.project", True), ("annotation.project", "\ud800"), ("annotation.was_cancelled", "false"),
+    ("task.id", [1]), ("task.id", {}), ("task.id", "1"), ("task.project", 1.5),
+    ("annotation", 5), ("annotation", "x"), ("task", "x"), ("task", None),
+    ("project", []), ("project", {"id": None}), ("project", ""), ("project", "../x"), ("action", ["x"]),
+])
+def test_an_annotation_webhook_with_a_field_of_the_wrong_type_is_400(client, field, value):
+    event = wrong(annotation_event(client.service.spec, client.service.target, 1, 0), field, value)
+    response = client.post("/webhook", event)
+    assert response.code == 400, response.json
+    assert field.split(".")[-1] in response.json["error"] and "bad webhook payload" in response.status
+    assert client.service.store.count_annotations() == 0
+
+
+def test_a_bulk_webhook_with_one_bad_item_stores_none(client):
+    target = client.service.target
+    events = [annotation_event(client.service.spec, target, i, 0) for i in (1, 2)]
+    body = {"action": "ANNOTATIONS_CREATED", "annotation": [events[0]["annotation"], 7],
+            "task": [e["task"] for e in events], "project": {"id": PROJECT}}
+    response = client.post("/webhook", body)
+    assert response.code == 400 and "annotation[1]" in response.json["error"]
+    body["annotation"][1] = {**events[1]["annotation"], "id": [2]}
+    assert client.post("/webhook", body).code == 400
+    body["task"][1] = {**events[1]["task"], "id": {"id": 1}}
+    body["annotation"][1] = events[1]["annotation"]
+    assert "task[1].id" in client.post("/webhook", body).json["error"]
+    assert client.service.store.count_annotations() == 0
+
+
+def test_label_studio_forms_of_a_project_are_all_accepted(client):
+    target = client.service.target
+    for i, project in enumerate([PROJECT, str(PROJECT), f"{PROJECT}.1700000000", {"id": PROJECT},
+                                 {"id": f"{PROJECT}.1700000000"}, f" {PROJECT} "], start=1):
+        event = annotation_event(client.service.spec, target, i, 0)
+        for part in (event["annotation"], event["task"]):
+            part.pop("project")
+        event["project"] = project
+        response = client.post("/webhook", event)
+        assert response.code == 200 and response.json["stored"] == 1, (project, response.json)
+        assert client.post("/setup", {**setup_body(client), "project": project}).code == 200
+    assert client.service.store.count_annotations(str(PROJECT)) == 6
+
+
+def test_deletes_need_integer_ids_and_refuse_the_whole_batch_otherwise(client):
+    target = client.service.target
+    client.post("/webhook", annotation_event(client.service.spec, target, 1, 0))
+    for deleted in ([{"id": 1}, {"id": "2"}], [{"id": 1}, 2], {"id": True}, 5, None):
+        body = {"action": "ANNOTATIONS_DELETED", "annotations": deleted, "project": {"id": PROJECT}}
+        assert client.post("/webhook", body).code == 400, deleted
+    assert client.service.store.count_annotations() == 1
+    many = {"action": "ANNOTATIONS_DELETED", "annotations": [{"id": i} for i in range(1, 5001)]}
+    response = client.post("/webhook", many)  # more ids than an SQLite query may bind
+    assert response.code == 200 and response.json["removed"] == 1
+
+
+def test_start_training_needs_a_project_of_a_label_studio_form(client):
+    for project in (None, [], {"id": [1]}, True, 3.5, "", "a/b"):
+        response = client.post("/webhook", {"action": "START_TRAINING", "project": project})
+        assert response.code == 400 and "project" in response.json["error"], project
+    assert client.post("/webhook", {"project": {"id": PROJECT}}).code == 400  # no action
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ({"tasks": {}}, "tasks"), ({"tasks": "x"}, "tasks"), ({"tasks": [{"id": [1]}]}, "tasks[0].id"),
+    ({"tasks": [{"id": 1, "project": [1]}]}, "tasks[0].project"), ({"tasks": [], "project": 1.5}, "project"),
+])
+def test_predict_with_a_field_of_the_wrong_type_is_400(client, body, named):
+    response = client.post("/predict", body)
+    assert response.code == 400 and named in response.json["error"]
+
+
+def test_predict_takes_any_task_data(client):
+    train(client)
+    tasks = [{"id": 1, "data": data} for data in (None, 5, "x", [1], {"a": {"b": [None, 1e308]}}, {})]
+    results = client.post("/predict", {"tasks": tasks, "project": PROJECT}).json["results"]
+    assert len(results) == len(tasks) and all(r["result"] == [] for r in results)
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ({"project": True}, "project"), ({"schema": 5}, "schema"), ({"schema": ["<View/>"]}, "schema"),
+    ({"schema": "<View>\ud800</View>"}, "schema"), ({"extra_params": [1]}, "extra_params"),
+    ({"extra_params": 5}, "extra_params"),
+])
+def test_setup_with_a_field_of_the_wrong_type_is_400(client, body, named):
+    response = client.post("/setup", {**setup_body(client), **body})
+    assert response.code == 400 and named in response.json["error"]
+
+
+@pytest.mark.parametrize(("tasks", "named"), [
+    ({}, "annotations"), (["x"], "annotations[0]"), ([{"annotations": 5}], "annotations[0].annotations"),
+    ([{"annotations": [5]}], "annotations[0].annotations[0]"),
+    ([{"annotations": [{"id": "2"}]}], "annotations[0].annotations[0].id"),
+    ([{"annotations": [{"id": 2**64}]}], "64 bits"), ([{"id": [1], "annotations": []}], "annotations[0].id"),
+])
+def test_legacy_train_with_a_field_of_the_wrong_type_is_400(client, tasks, named):
+    raw = json.dumps({"annotations": tasks, "project": PROJECT}).encode()
+    response = client.call("POST", "/train", raw=raw)
+    assert response.code == 400 and named in response.json["error"]
+    assert client.service.store.count_annotations() == 0
+
+
+@pytest.mark.parametrize("body", [{"project": PROJECT}, {"project": PROJECT, "version": 5},
+                                  {"project": PROJECT, "version": ""}, {"project": [1], "version": "v"},
+                                  {"project": PROJECT, "version": "v\ud800"}])
+def test_activate_with_a_field_of_the_wrong_type_is_400(client, body):
+    response = client.post("/versions/activate", body)
+    assert response.code == 400 and response.json["error"]
