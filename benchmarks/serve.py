@@ -1,27 +1,43 @@
-"""Serving benchmark of a generated backend, against a trivial Bottle+Waitress floor.
+"""Serving benchmark: every sample's trained backend, driven by wrk, against a Bottle+Waitress floor.
 
-Renders samples/topics into a temporary directory, starts the service as a user does
-(`python -m backend serve`, with the runtime venv's python), trains it on a few hundred
-ANNOTATION_CREATED webhooks, and then measures in the same run:
+What a user gets from /predict, measured from outside the service's process. In one run:
 
-* single-task /predict throughput and latency, sequential (one keep-alive requests.Session)
-  and with several concurrent client threads, against the HTTP floor: a Bottle app on Waitress
-  with the service's thread count whose POST /predict only json.loads the same body and answers
-  {"results": []};
-* 100-task /predict latency, service against floor;
-* idle RSS of the service process after training (and after the predict load);
-* /webhook ANNOTATION_CREATED response time once the store holds 10,000 annotations (the
-  service is restarted with training.retrain_every set very high for this phase, so that
-  trainings do not run meanwhile; an extra row, off with --no-webhook-with-training, restarts
-  it with the spec's own retrain_every, sends webhooks at a steady pace for a while and reports
-  those answered while a training ran, per the store's runs table).
+* the HTTP floor: a bare Bottle app on Waitress (the service's thread count) whose /predict
+  json.loads the same body and answers a fixed one-prediction JSON, /setup the same with a fixed
+  model_version, /health {"status": "UP"};
+* every sample (samples/*/backend.yaml) rendered with mlgen, started as a user starts it
+  (`python -m backend serve`, with the runtime venv), trained through real ANNOTATION_CREATED
+  webhooks on the sample's annotated tasks (as tests/e2e/test_samples.py sends them), waited for
+  until /setup reports a trained version and no training is queued or running, and checked to
+  answer non-empty results for the bodies before timing (multitopic: most of them, an empty set
+  of choices being a valid answer there; its timed 1-task bodies are tasks it answers);
+* the reference recipe served the same way: a copy of samples/topics whose spec has TF-IDF word
+  1-3 grams and LogisticRegression(C=10, max_iter=1000), so that topics' ratio to it isolates
+  the recipe and the reference's ratio to the floor isolates our code.
 
-Service and floor are measured in alternating rounds so that the machine's noise hits both;
-the table shows medians over rounds, percentiles over all requests, and the median of the
-per-round service/floor ratios. Only 127.0.0.1 is used. Every process started here is stopped
-at the end, on error too.
+Rows, each a wrk run (benchmarks/serve.lua: 2 threads, 4 connections, --latency) of 5 s, twice:
 
-    /work/main/.venv/bin/python benchmarks/serve.py [--rounds 7] [--fill webhook|store] [--keep]
+* 1 task per /predict, 32 distinct 1-task bodies (the sample's unannotated tasks) in rotation, so
+  that a result cache would not flatter the figures;
+* 100 distinct tasks per /predict, 3 such bodies in rotation;
+* what Label Studio sends per task it opens: GET /health, POST /setup, POST /predict (1 task,
+  rotated), cycled.
+
+Bodies are Label Studio's own (tests/fixtures/ls-payloads/predict.json and setup.json) with the
+sample's tasks, "project" set to the trained project ("5.1700000000") and its labeling config.
+EVERY timed response is checked in wrk's Lua (status 200; the trained model_version; the number
+of results; results non-empty); a non-200, socket error or wrong answer aborts the run, and
+empty results print a warning and no ratio. Per kind of row, the floor is measured before and
+after the services, and the ratios are to the median of those runs. Idle RSS (VmRSS) of every
+trained service after the warm-up, and its peak (VmHWM) at the end.
+
+--webhooks adds a row for /webhook (one connection) once the topics store holds 10,000
+annotations, trainings switched off for that phase (retrain_every set very high).
+
+Only 127.0.0.1 is used; every process started here is stopped at the end, on error too.
+
+    apt-get install -y wrk   # once
+    /work/main/.venv/bin/python benchmarks/serve.py [--duration 5] [--rounds 2] [--webhooks] [--keep]
 """
 
 from __future__ import annotations
@@ -32,30 +48,38 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "samples" / "topics"
+SAMPLES_DIR = REPO / "samples"
+SAMPLES = ["topics", "penguins", "multitopic", "diabetes"]
+REFERENCE = "topics-reference"
+LUA = Path(__file__).resolve().parent / "serve.lua"
 PAYLOADS = REPO / "tests" / "fixtures" / "ls-payloads"
-TEMPLATE_PROJECT = REPO / "cookiecutter-template" / "{{cookiecutter.project_slug}}"
 PROJECT_ID = 5
 LS_PROJECT = f"{PROJECT_ID}.1700000000"  # the form Label Studio sends to /predict and /setup
 FAR_AWAY = 10**9  # retrain_every for the webhook phase: no training is ever due
+SEQ_TOKEN = "987654321987"  # in webhook bodies: replaced by a fresh id per request (serve.lua)
+SINGLE_BODIES = 32
+BATCH = 100
+BATCH_BODIES = 3
+MULTI_NONEMPTY = 0.75  # multiple-choice samples: share of non-empty answers required before timing
 
 FLOOR_APP = r'''
-"""The HTTP floor: Bottle on Waitress, parsing the body and answering an empty prediction."""
+"""The HTTP floor: Bottle on Waitress, parsing the body and answering a fixed small JSON."""
 import json
 import signal
 import sys
@@ -66,6 +90,9 @@ from waitress.server import create_server
 threads, port, max_body = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 app = bottle.Bottle(catchall=True)
 bottle.BaseRequest.MEMFILE_MAX = max_body  # as the service sets it
+PREDICTION = {"results": [{"result": [{"from_name": "topic", "to_name": "text", "type": "choices",
+                                       "value": {"choices": ["AI"]}}],
+                           "score": 0.5, "model_version": "floor"}]}
 
 
 @app.route("/health", "GET")
@@ -73,10 +100,16 @@ def health():
     return {"status": "UP"}
 
 
+@app.route("/setup", "POST")
+def setup():
+    json.loads(bottle.request.body.read())
+    return {"model_version": "floor"}
+
+
 @app.route("/predict", "POST")
 def predict():
     json.loads(bottle.request.body.read())
-    return {"results": []}
+    return PREDICTION
 
 
 def stop(signum, frame):
@@ -92,22 +125,6 @@ except (KeyboardInterrupt, SystemExit):
     pass
 finally:
     server.close()
-'''
-
-FILL_STORE = r'''
-"""Insert annotations straight into the service's store, through the runtime's Store class."""
-import json
-import sys
-from pathlib import Path
-
-from backend.store import Store
-
-path, project, source = sys.argv[1], sys.argv[2], sys.argv[3]
-records = json.load(open(source))
-store = Store(Path(path))
-for start in range(0, len(records), 500):
-    store.save_annotations(project, records[start:start + 500], [])
-print(store.count_annotations())
 '''
 
 
@@ -184,119 +201,14 @@ def runtime_python() -> Path:
     return build()
 
 
-# payloads --------------------------------------------------------------------------------------
-
-def payload(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / f"{name}.json").read_text())["body"]
-
-
-class Payloads:
-    """Label Studio-shaped request bodies built from the captured ones and the sample's tasks."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.spec = spec
-        tasks = json.loads((SAMPLE / "tasks.json").read_text())
-        labels = json.loads((SAMPLE / "heldout_labels.json").read_text())
-        example = next(t for t in tasks if t.get("annotations"))["annotations"][0]["result"]
-        self.region = next(r for r in example if r.get("from_name") == spec["target"])
-        self.items = [(t["data"], label) for t, label in zip(tasks, labels)]
-        self.predict_template = payload("predict")
-        self.task_template = self.predict_template["tasks"][0]
-        self.webhook_template = payload("webhook-ANNOTATION_CREATED")
-        self.webhook_template["project"].update(id=PROJECT_ID, label_config=spec["labeling_config"])
-
-    def task(self, i: int) -> dict[str, Any]:
-        data, _ = self.items[i % len(self.items)]
-        return {**copy.deepcopy(self.task_template), "id": i + 1, "inner_id": i + 1, "data": data,
-                "project": PROJECT_ID}
-
-    def predict(self, first: int, n: int) -> bytes:
-        body = {**self.predict_template, "tasks": [self.task(first + k) for k in range(n)],
-                "project": LS_PROJECT, "label_config": self.spec["labeling_config"]}
-        return json.dumps(body).encode()
-
-    def result(self, label: str) -> list[dict[str, Any]]:
-        region = copy.deepcopy(self.region)
-        region["value"]["choices"] = [label]
-        return [region]
-
-    def webhook(self, annotation_id: int, item: int) -> bytes:
-        """ANNOTATION_CREATED for a new annotation (id annotation_id) of the sample's item-th task
-        (modulo their count: beyond it, tasks repeat as new tasks with distinct ids)."""
-        data, label = self.items[item % len(self.items)]
-        task_id = item + 1
-        event = copy.deepcopy(self.webhook_template)
-        event["annotation"].update(id=annotation_id, task=task_id, project=PROJECT_ID, result=self.result(label))
-        event["task"].update(id=task_id, data=data, project=PROJECT_ID)
-        return json.dumps(event).encode()
-
-    def record(self, annotation_id: int, item: int) -> dict[str, Any]:
-        data, label = self.items[item % len(self.items)]
-        return {"id": annotation_id, "task": item + 1, "data": data, "label": label}
-
-
-# measuring -------------------------------------------------------------------------------------
-
-HEADERS = {"Content-Type": "application/json"}
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile, q in [0, 100]."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def post_all(session: requests.Session, url: str, bodies: list[bytes], deadline: float,
-             check: Callable[[requests.Response], None] | None = None) -> list[float]:
-    """POST each body in turn on one keep-alive session; the latency of each, in seconds."""
-    latencies = []
-    for body in bodies:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"time budget exhausted while posting to {url}")
-        started = time.perf_counter()
-        response = session.post(url, data=body, headers=HEADERS, timeout=30)
-        latencies.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            raise RuntimeError(f"POST {url}: {response.status_code} {response.text[:300]}")
-        if check is not None:
-            check(response)
-    return latencies
-
-
-def concurrent_block(sessions: list[requests.Session], url: str, bodies: list[bytes],
-                     deadline: float) -> tuple[float, list[float]]:
-    """Split bodies over one thread per session, start them together; (wall seconds, latencies)."""
-    n = len(sessions)
-    shares = [bodies[i::n] for i in range(n)]
-    results: list[list[float]] = [[] for _ in range(n)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(n + 1)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = post_all(sessions[i], url, shares[i], deadline)
-        except BaseException as exc:  # reported by the caller
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    barrier.wait(timeout=30)
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join(timeout=max(1.0, deadline - time.monotonic()))
-    wall = time.perf_counter() - started
-    if errors:
-        raise errors[0]
-    if any(thread.is_alive() for thread in threads):
-        raise TimeoutError("concurrent clients did not finish in the time budget")
-    return wall, [x for part in results for x in part]
+def mlgen_command() -> list[str]:
+    beside = Path(sys.executable).parent / "mlgen"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("mlgen")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "mlgen"]
 
 
 def rss_kb(pid: int) -> dict[str, int]:
@@ -318,340 +230,546 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def trained_and_idle(url: str) -> dict[str, Any] | None:
-    """The project's /metrics entry once no training is queued or running and a version is served."""
-    projects = requests.get(url + "/metrics", timeout=10).json()["projects"]
-    if not projects or any(p["training_queued"] or p["training_running"] for p in projects):
-        return None
-    versions = requests.get(url + "/versions", timeout=10).json()["versions"]
-    if len(versions) < 2:  # only the untrained version
-        return None
-    return next((p for p in projects if p["project"] == str(PROJECT_ID)), None)
+# payloads --------------------------------------------------------------------------------------
+
+def payload(name: str) -> dict[str, Any]:
+    return json.loads((PAYLOADS / f"{name}.json").read_text())["body"]
 
 
-def training_runs(db_path: Path, since: float, until: float) -> list[tuple[float, float, float, int]]:
-    """(start, end, duration s, annotations) of the trainings that overlapped [since, until],
-    read from the service's store (read-only) after the service stopped."""
-    import sqlite3
-
-    def epoch(stamp: str) -> float:
-        return dt.datetime.fromisoformat(stamp).timestamp()
-
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT started_at, finished_at, duration_s, n_annotations FROM runs"
-                            " WHERE status = 'succeeded' AND finished_at IS NOT NULL").fetchall()
-    runs = [(epoch(a), epoch(b), d, n) for a, b, d, n in rows]
-    return [r for r in runs if r[1] >= since and r[0] <= until]
+def dumps(body: Any) -> str:
+    return json.dumps(body)  # ASCII only (ensure_ascii): its length in Lua is its length in bytes
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}"
+class Target:
+    """A served thing to time: the floor, or a rendered sample's service."""
+
+    def __init__(self, name: str, proc: Proc, spec: dict[str, Any] | None = None,
+                 tasks: list[dict[str, Any]] | None = None) -> None:
+        self.name, self.proc, self.spec = name, proc, spec
+        self.tasks = tasks or []  # the sample's tasks, ids 1.., annotations kept
+        self.version: str | None = None  # the trained model_version every answer must name
+        self.untrained: str | None = None
+        self.single: list[str] = []
+        self.batch: list[str] = []
+        self.sequence: list[dict[str, Any]] = []
+        self.single_nonempty = self.batch_nonempty = 1
+        self.warnings: list[str] = []
+        self.nonempty_share = 1.0
+        self.training: dict[str, Any] = {}
+        self.rss: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    @property
+    def url(self) -> str:
+        return self.proc.url
+
+    # bodies ---------------------------------------------------------------------------------
+    def task_body(self, task: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+        return {**copy.deepcopy(template), "id": task["id"], "inner_id": task["id"], "data": task["data"],
+                "project": PROJECT_ID}
+
+    def predict_body(self, tasks: list[dict[str, Any]]) -> str:
+        base = payload("predict")
+        template = base["tasks"][0]
+        return dumps({**base, "tasks": [self.task_body(t, template) for t in tasks], "project": LS_PROJECT,
+                      "label_config": self.spec["labeling_config"]})
+
+    def setup_body(self) -> str:
+        # hostname: a closed port instead of the capture's localhost:8080, where a real Label
+        # Studio may run; a trained project has its annotations, so the service contacts neither
+        return dumps({**payload("setup"), "project": LS_PROJECT, "schema": self.spec["labeling_config"],
+                      "hostname": "http://127.0.0.1:9"})
+
+    def webhook_event(self, task: dict[str, Any], annotation_id: Any, task_id: Any) -> dict[str, Any]:
+        event = payload("webhook-ANNOTATION_CREATED")
+        event["annotation"].update(id=annotation_id, task=task_id, project=PROJECT_ID,
+                                   result=task["annotations"][0]["result"])
+        event["task"] = {**event["task"], "id": task_id, "data": task["data"], "project": PROJECT_ID}
+        event["project"] = {**event["project"], "id": PROJECT_ID, "label_config": self.spec["labeling_config"]}
+        return event
+
+    @property
+    def unannotated_first(self) -> list[dict[str, Any]]:
+        return [t for t in self.tasks if not t.get("annotations")] + [t for t in self.tasks if t.get("annotations")]
+
+    @property
+    def multiple(self) -> bool:
+        import re
+
+        name = re.escape(self.spec["target"])
+        target = re.search(rf'<Choices\b[^>]*\bname="{name}"[^>]*>', self.spec["labeling_config"])
+        return bool(target and re.search(r'\bchoice="multiple"', target.group(0)))
+
+    # service calls -------------------------------------------------------------------------
+    def post(self, path: str, body: str, timeout: float = 60) -> Any:
+        response = requests.post(self.url + path, data=body, headers={"Content-Type": "application/json"},
+                                 timeout=timeout)
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"{self.name}: POST {path}: {response.status_code} {response.text[:300]}")
+        return response.json()
+
+    def served_version(self) -> str:
+        return self.post("/setup", self.setup_body())["model_version"]
+
+    def idle(self) -> bool:
+        projects = requests.get(self.url + "/metrics", timeout=10).json()["projects"]
+        return bool(projects) and not any(p["training_queued"] or p["training_running"] for p in projects)
+
+    def metrics_entry(self) -> dict[str, Any]:
+        projects = requests.get(self.url + "/metrics", timeout=10).json()["projects"]
+        return next((p for p in projects if p["project"] == str(PROJECT_ID)), {})
+
+
+def sample_tasks(folder: Path) -> list[dict[str, Any]]:
+    tasks = json.loads((folder / "tasks.json").read_text())
+    for i, task in enumerate(tasks, start=1):
+        task.update(id=i, project=PROJECT_ID)
+    return tasks
+
+
+def reference_spec(workdir: Path) -> Path:
+    """A copy of samples/topics whose spec uses the reference recipe."""
+    folder = workdir / "specs" / REFERENCE
+    shutil.copytree(SAMPLES_DIR / "topics", folder)
+    spec = yaml.safe_load((folder / "backend.yaml").read_text())
+    spec["name"] = REFERENCE
+    spec["description"] = "samples/topics with the reference recipe: TF-IDF word 1-3 grams, LogisticRegression(C=10)."
+    spec["features"] = [{"field": "text", "type": "text", "ngram_range": [1, 3]}]
+    spec["model"] = {"class": "LogisticRegression", "params": {"C": 10, "max_iter": 1000}}
+    (folder / "backend.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return folder
+
+
+def recipe(spec: dict[str, Any]) -> str:
+    parts = []
+    for f in spec["features"]:
+        if f["type"] == "text":
+            ngrams = tuple(f.get("ngram_range", (1, 1)))
+            parts.append(f"{f.get('vectorizer', 'tfidf')} {f.get('analyzer', 'word')} {ngrams}")
+        else:
+            parts.append(f["type"])
+    kinds = {p: parts.count(p) for p in parts}
+    features = ", ".join(f"{n} {p}" if n > 1 else p for p, n in kinds.items())
+    params = ", ".join(f"{k}={v}" for k, v in (spec["model"].get("params") or {}).items())
+    return f"{features} -> {spec['model']['class'].rsplit('.', 1)[-1]}({params})"
+
+
+# wrk --------------------------------------------------------------------------------------------
+
+def lua_string(text: str) -> str:
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    eq = "=" * level
+    return f"[{eq}[{text}]{eq}]"
+
+
+class Runner:
+    def __init__(self, workdir: Path, args: argparse.Namespace) -> None:
+        self.workdir, self.args, self.count = workdir, args, 0
+        self.wrk = shutil.which("wrk")
+        if self.wrk is None:
+            raise SystemExit("wrk is not installed: apt-get install -y wrk")
+
+    def row_file(self, requests_: list[dict[str, Any]], version: str | None, tasks: int, min_nonempty: int,
+                 seq: bool = False) -> Path:
+        self.count += 1
+        lines = ["return {", "  requests = {"]
+        for r in requests_:
+            body = f", body = {lua_string(r['body'])}" if r.get("body") is not None else ""
+            lines.append(f"    {{ method = {lua_string(r['method'])}, path = {lua_string(r['path'])}{body} }},")
+        lines.append("  },")
+        lines.append(f"  version = {lua_string(json.dumps(version)) if version else 'nil'},")
+        lines.append(f"  tasks = {tasks}, min_nonempty = {min_nonempty},")
+        if seq:
+            lines.append(f"  seq_token = {lua_string(SEQ_TOKEN)}, seq_base = {self.count * 10**8},")
+        lines.append("}")
+        path = self.workdir / "rows" / f"row{self.count:03d}.lua"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def run(self, what: str, url: str, row: Path, duration: int, connections: int | None = None,
+            threads: int | None = None, sequence: bool = False) -> dict[str, Any]:
+        connections = connections or self.args.connections
+        threads = threads or min(self.args.threads, connections)
+        command = [self.wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, int(duration))}s", "--latency",
+                   "--timeout", "30s", "-s", str(LUA), url, "--", str(row)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
+        line = next((x for x in done.stdout.splitlines() if x.startswith("MLGEN_WRK ")), None)
+        if done.returncode != 0 or line is None:
+            raise RuntimeError(f"wrk failed for {what} (exit {done.returncode}):\n"
+                               f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        result = json.loads(line.split(" ", 1)[1])
+        result["wrk_output"] = done.stdout
+        socket_errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+        problems = []
+        if result["requests"] == 0:
+            problems.append("no request completed")
+        if socket_errors:
+            problems.append(f"socket errors: connect {result['connect_errors']}, read {result['read_errors']}, "
+                            f"write {result['write_errors']}, timeouts {result['timeouts']}")
+        if result["status_errors"]:
+            problems.append(f"{result['status_errors']} non-2xx answers")
+        if result["bad"]:
+            problems.append(f"{result['bad']} bad answers, first: {result['first_bad']}")
+        if result["checked_ok"] + result["bad"] != result["requests"]:
+            problems.append(f"{result['checked_ok'] + result['bad']} responses checked of {result['requests']}")
+        if sequence:
+            kinds = [result["health"], result["setup"], result["predict"]]
+            if max(kinds) - min(kinds) > connections + threads:
+                problems.append(f"/health, /setup, /predict answers unbalanced: {kinds}")
+        if problems:
+            raise RuntimeError(f"{what}: " + "; ".join(problems) + f"\nwrk said:\n{done.stdout[-1500:]}")
+        result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+        return result
 
 
 # the benchmark ---------------------------------------------------------------------------------
 
+KINDS = {
+    "single": f"1 task per /predict ({SINGLE_BODIES} distinct bodies rotated)",
+    "batch": f"{BATCH} tasks per /predict ({BATCH_BODIES} distinct bodies rotated)",
+    "sequence": "Label Studio opening a task: GET /health, POST /setup, POST /predict (1 task), cycled",
+}
+
+
+def out_of_time(signum: int, frame: Any) -> None:
+    raise TimeoutError("time budget exhausted (--budget)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train-annotations", type=int, default=300,
-                        help="ANNOTATION_CREATED webhooks to train on (tasks repeat with distinct ids beyond the sample's count)")
-    parser.add_argument("--debounce", type=float, default=0.2, help="training.debounce_seconds for the run")
-    parser.add_argument("--rounds", type=int, default=7, help="alternating service/floor rounds per measurement")
-    parser.add_argument("--single", type=int, default=300, help="single-task requests per target per round, sequential")
-    parser.add_argument("--concurrent", type=int, default=600, help="single-task requests per target per round, concurrent")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
-    parser.add_argument("--batch", type=int, default=100, help="tasks per request in the batch measurement")
-    parser.add_argument("--batch-requests", type=int, default=30, help="batch requests per target per round")
-    parser.add_argument("--store-size", type=int, default=10_000, help="annotations in the store before timing webhooks")
-    parser.add_argument("--fill", choices=("webhook", "store"), default="webhook",
-                        help="how to reach --store-size: ANNOTATION_CREATED webhooks (default) or Store.save_annotations")
-    parser.add_argument("--fill-clients", type=int, default=4, help="client threads sending the fill webhooks")
-    parser.add_argument("--webhooks", type=int, default=500, help="timed ANNOTATION_CREATED webhooks")
-    parser.add_argument("--webhook-with-training", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time webhooks with the spec's own retrain_every, trainings running meanwhile "
-                             "(an extra row; the target row never has trainings)")
-    parser.add_argument("--training-seconds", type=float, default=10,
-                        help="how long to send webhooks in the trainings-running phase")
-    parser.add_argument("--training-pace", type=float, default=0.01,
-                        help="pause between webhooks in the trainings-running phase, seconds")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk row (whole seconds: wrk's -d)")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds of checked but untimed wrk load per target")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="repeat the rows (services in reverse order every other round); medians are reported")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--samples", default=",".join(SAMPLES + [REFERENCE]),
+                        help="comma-separated: samples/ names and/or " + REFERENCE)
+    parser.add_argument("--webhooks", action="store_true",
+                        help="also time /webhook once the topics store holds --store-size annotations")
+    parser.add_argument("--store-size", type=int, default=10_000)
     parser.add_argument("--budget", type=float, default=900, help="abort after this many seconds")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, store)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, stores, rows)")
     args = parser.parse_args(argv)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    deadline = time.monotonic() + args.budget
+    signal.signal(signal.SIGALRM, out_of_time)
+    signal.alarm(int(args.budget))
     workdir = Path(tempfile.mkdtemp(prefix="mlgen-bench-serve-"))
     try:
-        return run(args, workdir, deadline)
+        return run(args, workdir)
     except Exception:
         for proc in STARTED:
-            print(f"--- last lines of the {proc.name} log ({proc.log_path}):\n{proc.tail()}", file=sys.stderr)
+            print(f"--- last lines of the {proc.name} log ({proc.log_path}):\n{proc.tail(15)}", file=sys.stderr)
         raise
     finally:
+        signal.alarm(0)
         stop_all()
         if args.keep:
             print(f"(kept {workdir})")
         else:
-            import shutil
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, workdir: Path, deadline: float) -> int:
-    from mlgen import render_backend
+def start_service(name: str, spec_file: Path, python: Path, workdir: Path) -> tuple[Target, Path]:
+    project = workdir / "projects" / name
+    done = subprocess.run([*mlgen_command(), "render", str(spec_file), "-o", str(project)],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"mlgen render {spec_file} failed:\n{done.stdout}\n{done.stderr}")
+    spec = json.loads((project / "spec.json").read_text())
+    port = free_port()
+    proc = Proc(name, [str(python), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=project, env={"MODEL_DIR": str(workdir / "state" / name)}, log=workdir / f"{name}.log", port=port)
+    return Target(name, proc, spec, sample_tasks(spec_file.parent)), project
 
+
+def train(target: Target) -> None:
+    """The sample's annotations, as Label Studio's automatic webhook sends them: a burst."""
+    target.untrained = target.served_version()
+    session = requests.Session()
+    for task in (t for t in target.tasks if t.get("annotations")):
+        body = dumps(target.webhook_event(task, task["id"], task["id"]))
+        response = session.post(target.url + "/webhook", data=body, headers={"Content-Type": "application/json"},
+                                timeout=30)
+        if response.status_code != 200 or response.json().get("status") != "ok":
+            raise RuntimeError(f"{target.name}: webhook answered {response.status_code} {response.text[:300]}")
+
+
+def settle(target: Target) -> None:
+    """Until /setup reports a trained version and no training is queued or running."""
+    wait_until(lambda: target.served_version() != target.untrained, 300, f"{target.name} to train")
+    wait_until(target.idle, 300, f"{target.name} to finish training")
+    target.version = target.served_version()
+    versions = requests.get(target.url + "/versions", timeout=10).json()["versions"]
+    if target.version == target.untrained or target.version not in versions:
+        raise RuntimeError(f"{target.name}: served version {target.version!r} is not a trained one of {versions}")
+    entry = target.metrics_entry()
+    run = entry.get("last_run") or {}
+    target.training = {"trainings": len(versions) - 1, "annotations": entry.get("annotations"),
+                       "served_on": run.get("n_annotations"), "duration_s": run.get("duration_s")}
+
+
+def nonempty(results: list[dict[str, Any]]) -> int:
+    return sum(bool(r.get("result")) for r in results)
+
+
+def prepare(target: Target) -> None:
+    """Check the trained service's answers to the bodies, then fix the timed bodies and checks."""
+    ordered = target.unannotated_first
+    candidates = ordered[: SINGLE_BODIES * 2]
+    answered = []
+    for task in candidates:
+        results = target.post("/predict", target.predict_body([task]))["results"]
+        if len(results) != 1 or results[0].get("model_version") != target.version:
+            raise RuntimeError(f"{target.name}: /predict answered {results!r:.300}")
+        answered.append((task, bool(results[0].get("result"))))
+    windows = [[ordered[(k * BATCH + j) % len(ordered)] for j in range(BATCH)] for k in range(BATCH_BODIES)]
+    target.batch = [target.predict_body(w) for w in windows]
+    batch_counts = []
+    for body in target.batch:
+        results = target.post("/predict", body)["results"]
+        if len(results) != BATCH or any(r.get("model_version") != target.version for r in results):
+            raise RuntimeError(f"{target.name}: 100-task /predict answered {len(results)} results or another version")
+        batch_counts.append(nonempty(results))
+    share = (sum(ok for _, ok in answered) + sum(batch_counts)) / (len(answered) + BATCH * BATCH_BODIES)
+    need = MULTI_NONEMPTY if target.multiple else 1.0
+    good = [task for task, ok in answered if ok]
+    if share < need or len(good) < SINGLE_BODIES // 2:
+        target.warnings.append(f"answers {share:.0%} of the checked tasks with a non-empty result "
+                               f"(needs {need:.0%}): no ratio")
+        good = [task for task, _ in answered]
+        target.single_nonempty = target.batch_nonempty = 0
+    else:
+        target.batch_nonempty = min(batch_counts)
+    target.nonempty_share = share
+    target.single = [target.predict_body([t]) for t in good[:SINGLE_BODIES]]
+    setup = target.setup_body()
+    target.sequence = []
+    for body in target.single:
+        target.sequence += [{"method": "GET", "path": "/health"}, {"method": "POST", "path": "/setup", "body": setup},
+                            {"method": "POST", "path": "/predict", "body": body}]
+
+
+def row_requests(target: Target, kind: str) -> tuple[list[dict[str, Any]], int, int]:
+    """(requests, results per /predict answer, non-empty results required)."""
+    floor = target.spec is None
+    if kind == "batch":
+        reqs = [{"method": "POST", "path": "/predict", "body": b} for b in target.batch]
+        return reqs, 1 if floor else BATCH, 1 if floor else target.batch_nonempty
+    if kind == "single":
+        reqs = [{"method": "POST", "path": "/predict", "body": b} for b in target.single]
+        return reqs, 1, 1 if floor else target.single_nonempty
+    return target.sequence, 1, 1 if floor else target.single_nonempty
+
+
+def run(args: argparse.Namespace, workdir: Path) -> int:
+    started_run = time.monotonic()
+    load_before = os.getloadavg()
+    args.started_at = dt.datetime.now().astimezone()
     python = runtime_python()
-    project = render_backend(SAMPLE / "backend.yaml", workdir / "project")
-    spec_path = project / "spec.json"
-    spec = json.loads(spec_path.read_text())
-    spec_retrain_every = spec["training"]["retrain_every"]
-    spec["training"]["debounce_seconds"] = args.debounce
-    spec_path.write_text(json.dumps(spec, indent=2))
-    threads = int(spec["server"].get("threads", 8))
-    max_body = int(float(spec["server"].get("max_body_mb", 100)) * 1024 * 1024)
-    state = workdir / "state"
-    env = {"MODEL_DIR": str(state)}
-    bodies = Payloads(spec)
+    runner = Runner(workdir, args)
+    names = [n.strip() for n in args.samples.split(",") if n.strip()]
+    specs = {n: (reference_spec(workdir) if n == REFERENCE else SAMPLES_DIR / n) / "backend.yaml" for n in names}
+
+    # 1. render, start and train every sample (in parallel: trainings overlap) ----------------
+    services: list[Target] = []
+    projects: dict[str, Path] = {}
+    for name in names:
+        target, projects[name] = start_service(name, specs[name], python, workdir)
+        services.append(target)
+    t0 = time.perf_counter()
+    for target in services:
+        train(target)
+    for target in services:
+        settle(target)
+    trained_in = time.perf_counter() - t0
+
+    threads = {int(t.spec["server"]["threads"]) for t in services}
+    max_body = max(int(float(t.spec["server"]["max_body_mb"]) * 1024 * 1024) for t in services)
+    if len(threads) != 1:
+        raise RuntimeError(f"the samples use different server.threads {threads}: one floor cannot match them")
+    thread_count = threads.pop()
+    floor_port = free_port()
+    floor_script = workdir / "floor_app.py"
+    floor_script.write_text(FLOOR_APP)
+    floor_args = [str(python), str(floor_script), str(thread_count), str(floor_port), str(max_body)]
+    floor = Target("floor", Proc("floor", floor_args, cwd=workdir, env={}, log=workdir / "floor.log", port=floor_port))
+
+    # 2. check the answers, warm up -------------------------------------------------------------
+    for target in services:
+        prepare(target)
+    base = services[0]  # the floor parses the first sample's bodies
+    floor.single, floor.batch, floor.sequence = base.single, base.batch, base.sequence
+    floor.version = "floor"
+    targets = [floor] + services
+    for target in targets:
+        reqs, tasks, need = row_requests(target, "single")
+        runner.run(f"warm-up of {target.name}", target.url, runner.row_file(reqs, target.version, tasks, need),
+                   args.warmup)
+    time.sleep(1)
+    for target in targets:
+        target.rss = rss_kb(target.proc.pid)
+
+    # 3. timed rows: per kind, the floor, every service, the floor again ------------------------
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {k: {} for k in KINDS}
+    for round_ in range(args.rounds):
+        order = services if round_ % 2 == 0 else services[::-1]  # drift hits both ends alike
+        for kind in KINDS:
+            for position, target in enumerate([floor] + order + [floor]):
+                key = target.name if target is not floor else ("floor (before)" if position == 0 else "floor (after)")
+                reqs, tasks, need = row_requests(target, kind)
+                row = runner.row_file(reqs, target.version, tasks, need)
+                result = runner.run(f"{KINDS[kind]} on {key}", target.url, row, args.duration,
+                                    sequence=kind == "sequence")
+                results[kind].setdefault(key, []).append(result)
+                if result["empty"] and target is not floor:
+                    target.warnings.append(f"{result['empty']} of {result['predict']} timed /predict answers of "
+                                           f"'{kind}' had fewer non-empty results than required: no ratio")
+    for target in targets:
+        target.peak = rss_kb(target.proc.pid)
+
+    # 4. optional: webhooks on a 10,000-annotation store -------------------------------------------
+    hook = None
+    if args.webhooks:
+        hook = webhook_phase(args, runner, python, next(t for t in services if t.name == "topics"),
+                             projects["topics"], workdir)
     versions_info = subprocess.run(
         [str(python), "-c", "import sys; from importlib.metadata import version as v; "
          "print(sys.version.split()[0], *(v(p) for p in ('bottle', 'waitress', 'scikit-learn', 'numpy')))"],
         capture_output=True, text=True, timeout=60).stdout.split()
-    lines: list[str] = []
+    wrk_version = subprocess.run([runner.wrk, "--version"], capture_output=True, text=True).stdout.split("[")[0].strip()
+    report(args, targets, results, versions_info, wrk_version, thread_count, trained_in, hook,
+           time.monotonic() - started_run, (load_before, os.getloadavg()))
+    return 0
 
-    def out(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
 
-    def start_service(tag: str) -> Proc:
-        port = free_port()
-        return Proc(f"service ({tag})", [str(python), "-m", "backend", "serve", "--host", "127.0.0.1",
-                                         "--port", str(port)],
-                    cwd=project, env=env, log=workdir / f"service-{tag}.log", port=port)
-
-    # 1. train ------------------------------------------------------------------------------
-    service = start_service("train")
-    time.sleep(1)
-    rss_start = rss_kb(service.pid)
-    session = requests.Session()
-    started = time.perf_counter()
-    post_all(session, service.url + "/webhook",
-             [bodies.webhook(annotation_id=1 + i, item=i) for i in range(args.train_annotations)], deadline)
-    sent = time.perf_counter() - started
-    entry = wait_until(lambda: trained_and_idle(service.url), 300, "training to finish")
-    trained_after = time.perf_counter() - started
-    versions = requests.get(service.url + "/versions", timeout=10).json()["versions"]
-    last_run = entry["last_run"] or {}
-    time.sleep(2)
-    rss_trained = rss_kb(service.pid)
-
-    # 2. predict: service vs floor ------------------------------------------------------------
-    floor_port = free_port()
-    floor_script = workdir / "floor_app.py"
-    floor_script.write_text(FLOOR_APP)
-    floor = Proc("floor", [str(python), str(floor_script), str(threads), str(floor_port), str(max_body)],
-                 cwd=workdir, env={}, log=workdir / "floor.log", port=floor_port)
-    targets = {"service": service.url + "/predict", "floor": floor.url + "/predict"}
-
-    def check_service_prediction(response: requests.Response) -> None:
-        results = response.json()["results"]
-        if not results or not results[0]["result"]:
-            raise RuntimeError(f"the service answered an empty prediction: {results[:1]}")
-
-    # Warm up both (the service loads its model at the first prediction) and check the answers.
-    warm = {name: requests.Session() for name in targets}
-    for name, url in targets.items():
-        post_all(warm[name], url, [bodies.predict(i, 1) for i in range(20)] + [bodies.predict(0, args.batch)] * 3,
-                 deadline, check_service_prediction if name == "service" else None)
-    rss_loaded = rss_kb(service.pid)
-
-    single_bodies = [bodies.predict(i, 1) for i in range(max(args.single, args.concurrent))]
-    batch_bodies = [bodies.predict((i * args.batch) % len(bodies.items), args.batch) for i in range(args.batch_requests)]
-
-    def alternating(measure: Callable[[str], tuple[float, list[float]]]) -> dict[str, Any]:
-        """Run `measure` per target in alternating order; per-round throughputs, ratios, all latencies."""
-        per_round = {name: [] for name in targets}
-        latencies = {name: [] for name in targets}
-        ratios = []
-        for r in range(args.rounds):
-            order = ["floor", "service"] if r % 2 == 0 else ["service", "floor"]
-            tput = {}
-            for name in order:
-                n, lat = measure(name)
-                tput[name] = n
-                per_round[name].append(n)
-                latencies[name].extend(lat)
-            ratios.append(tput["service"] / tput["floor"])
-        return {"tput": {k: statistics.median(v) for k, v in per_round.items()},
-                "ratio": statistics.median(ratios), "ratios": ratios, "lat": latencies}
-
-    seq_sessions = {name: requests.Session() for name in targets}
-
-    def sequential(name: str) -> tuple[float, list[float]]:
-        started = time.perf_counter()
-        lat = post_all(seq_sessions[name], targets[name], single_bodies[: args.single], deadline)
-        return args.single / (time.perf_counter() - started), lat
-
-    conc_sessions = {name: [requests.Session() for _ in range(args.clients)] for name in targets}
-    for name, group in conc_sessions.items():  # open their connections before timing
-        for s in group:
-            post_all(s, targets[name], single_bodies[:2], deadline)
-
-    def concurrent(name: str) -> tuple[float, list[float]]:
-        wall, lat = concurrent_block(conc_sessions[name], targets[name], single_bodies[: args.concurrent], deadline)
-        return args.concurrent / wall, lat
-
-    def batch(name: str) -> tuple[float, list[float]]:
-        started = time.perf_counter()
-        lat = post_all(seq_sessions[name], targets[name], batch_bodies, deadline)
-        return len(batch_bodies) / (time.perf_counter() - started), lat
-
-    seq = alternating(sequential)
-    conc = alternating(concurrent)
-    big = alternating(batch)
-    time.sleep(2)
-    rss_after = rss_kb(service.pid)
-    floor_rss = rss_kb(floor.pid)
-    floor.stop()
-    service.stop()
-
-    # 3. webhooks on a 10,000-annotation store ---------------------------------------------------
+def webhook_phase(args: argparse.Namespace, runner: Runner, python: Path, topics: Target, project: Path,
+                  workdir: Path) -> dict[str, Any]:
+    topics.proc.stop()
+    spec_path = project / "spec.json"
+    spec = json.loads(spec_path.read_text())
     spec["training"]["retrain_every"] = FAR_AWAY
     spec_path.write_text(json.dumps(spec, indent=2))
-    service = start_service("webhooks")
-    have = requests.get(service.url + "/metrics", timeout=10).json()["annotations"]
-    missing = max(0, args.store_size - have)
-    base_id = 1_000_000
+    port = free_port()
+    proc = Proc("topics (webhooks)",
+                [str(python), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=project,
+                env={"MODEL_DIR": str(workdir / "state" / "topics")}, log=workdir / "topics-webhooks.log", port=port)
+    annotated = [t for t in topics.tasks if t.get("annotations")]
+    bodies = [{"method": "POST", "path": "/webhook",
+               "body": dumps(topics.webhook_event(t, int(SEQ_TOKEN), int(SEQ_TOKEN)))} for t in annotated]
+
+    def count() -> int:
+        return requests.get(proc.url + "/metrics", timeout=30).json()["annotations"]
+
+    def training() -> bool:
+        projects = requests.get(proc.url + "/metrics", timeout=30).json()["projects"]
+        return any(p["training_queued"] or p["training_running"] for p in projects)
+
     started = time.perf_counter()
-    if args.fill == "webhook":
-        fill_sessions = [requests.Session() for _ in range(args.fill_clients)]
-        fill = [bodies.webhook(annotation_id=base_id + i, item=args.train_annotations + i) for i in range(missing)]
-        concurrent_block(fill_sessions, service.url + "/webhook", fill, deadline)
-        fill_how = f"{missing} ANNOTATION_CREATED webhooks from {args.fill_clients} client threads"
-    else:
-        source = workdir / "fill.json"
-        source.write_text(json.dumps([bodies.record(base_id + i, args.train_annotations + i) for i in range(missing)]))
-        script = workdir / "fill_store.py"
-        script.write_text(FILL_STORE)
-        done = subprocess.run([str(python), str(script), str(state / "backend.db"), str(PROJECT_ID), str(source)],
-                              cwd=project, env={**os.environ, "PYTHONPATH": str(project)},
-                              capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"filling the store failed:\n{done.stderr[-2000:]}")
-        fill_how = f"{missing} rows through the runtime's Store.save_annotations (batches of 500, service running)"
-    fill_seconds = time.perf_counter() - started
-    metrics = requests.get(service.url + "/metrics", timeout=10).json()
-    store_before = metrics["annotations"]
-    if store_before < args.store_size:
-        raise RuntimeError(f"the store holds {store_before} annotations, wanted {args.store_size}")
-    if any(p["training_queued"] or p["training_running"] for p in metrics["projects"]):
-        raise RuntimeError("a training was queued during the webhook phase")
-    hook_session = requests.Session()
-    post_all(hook_session, service.url + "/webhook", [bodies.webhook(2_000_000 + i, i) for i in range(5)], deadline)
-    hook_bodies = [bodies.webhook(annotation_id=3_000_000 + i, item=i) for i in range(args.webhooks)]
-    hook_lat = post_all(hook_session, service.url + "/webhook", hook_bodies, deadline)
-    metrics = requests.get(service.url + "/metrics", timeout=10).json()
-    trained_meanwhile = any(p["training_queued"] or p["training_running"] for p in metrics["projects"])
-    store_after = metrics["annotations"]
-    service.stop()
+    before = count()
+    while count() < args.store_size:
+        runner.run("filling the store by webhooks", proc.url, runner.row_file(bodies, None, 0, 0, seq=True), 5)
+    filled = count()
+    fill_s = time.perf_counter() - started
+    if training():
+        raise RuntimeError("a training was queued while filling the store")
+    result = runner.run("/webhook timing", proc.url, runner.row_file(bodies, None, 0, 0, seq=True), args.duration,
+                        connections=1, threads=1)
+    if training():
+        raise RuntimeError("a training was queued during the timed webhooks")
+    after = count()
+    proc.stop()
+    return {"result": result, "before": before, "filled": filled, "after": after, "fill_s": fill_s}
 
-    hook_train_lat = None
-    if args.webhook_with_training:
-        # The spec's own policy, trainings on 10,000+ annotations taking seconds: webhooks are sent
-        # for a while at a steady pace, and those answered while a training ran (per the store's
-        # runs table) are reported apart.
-        spec["training"]["retrain_every"] = spec_retrain_every
-        spec_path.write_text(json.dumps(spec, indent=2))
-        service = start_service("webhooks-training")
-        session = requests.Session()
-        store_training = requests.get(service.url + "/metrics", timeout=10).json()["annotations"]
-        window_start = time.time()
-        sent_at, latencies = [], []
-        stop_at = time.monotonic() + args.training_seconds
-        i = 0
-        while time.monotonic() < stop_at and i < 20 * args.webhooks:
-            sent_at.append(time.time())
-            latencies += post_all(session, service.url + "/webhook", [bodies.webhook(4_000_000 + i, i)], deadline)
-            i += 1
-            time.sleep(args.training_pace)
-        window_end = time.time()
-        wait_until(lambda: trained_and_idle(service.url), 300, "the trainings to finish")
-        service.stop()
-        runs = training_runs(state / "backend.db", window_start, window_end)
-        during = [lat for t, lat in zip(sent_at, latencies)
-                  if any(start <= t <= end for start, end, _, _ in runs)]
-        hook_train_lat = {"all": latencies, "during": during}
 
-    # report ---------------------------------------------------------------------------------
-    mb = lambda kb: kb / 1024  # noqa: E731
-    out(f"mlgen serve benchmark, {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "
-        f"{os.cpu_count()} CPUs, {platform.machine()}")
+def report(args: argparse.Namespace, targets: list[Target], results: dict[str, dict[str, list[dict[str, Any]]]],
+           versions_info: list[str], wrk_version: str, threads: int, trained_in: float,
+           hook: dict[str, Any] | None, elapsed: float,
+           loads: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+    services = targets[1:]
+    med = statistics.median
+    print(f"mlgen serve benchmark, started {args.started_at:%Y-%m-%d %H:%M %Z}, "
+          f"{os.cpu_count()} CPUs, {platform.machine()}")
     if len(versions_info) >= 5:
-        out(f"runtime: python {versions_info[0]}, bottle {versions_info[1]}, scikit-learn {versions_info[3]}, "
-            f"numpy {versions_info[4]}, waitress {versions_info[2]} with threads={threads} (service and floor)")
-    recipe = ", ".join(f"{f['field']}: {f['type']}" + (f" {f.get('vectorizer')} {f.get('analyzer')} "
-                                                         f"{tuple(f.get('ngram_range', (1, 1)))}"
-                                                         if f["type"] == "text" else "") for f in spec["features"])
-    out(f"sample: topics ({recipe} -> {spec['model']['class'].rsplit('.', 1)[-1]}), project {PROJECT_ID}; "
-        f"{args.rounds} alternating rounds per measurement, requests.Session keep-alive clients")
-    out()
-    out(f"training: {args.train_annotations} ANNOTATION_CREATED webhooks sent in {sent:.1f}s "
-        f"(debounce {args.debounce}s, retrain_every {spec_retrain_every}); idle after {trained_after:.1f}s; "
-        f"{len(versions) - 1} trainings; served model: {last_run.get('n_annotations')} annotations, "
-        f"last training {last_run.get('duration_s')}s")
-    out()
-    header = f"{'measurement':<52}{'service':>10}{'floor':>10}{'svc/floor':>10}   target"
-    out(header)
-    out("-" * len(header))
-
-    def row(label: str, service_value: str, floor_value: str, ratio: str, target: str) -> None:
-        out(f"{label:<52}{service_value:>10}{floor_value:>10}{ratio:>10}   {target}")
-
-    def verdict(ok: bool) -> str:
-        return "PASS" if ok else "MISS"
-
-    for title, result, n in (("1 task, sequential", seq, args.single),
-                             (f"1 task, {args.clients} client threads", conc, args.concurrent)):
-        ok = result["ratio"] >= 0.60
-        row(f"{title}: req/s (median of rounds)", f"{result['tput']['service']:.0f}",
-            f"{result['tput']['floor']:.0f}", f"{result['ratio']:.2f}", f">= 0.60 of floor: {verdict(ok)}")
-        for q in (50, 95):
-            s, f = percentile(result["lat"]["service"], q), percentile(result["lat"]["floor"], q)
-            row(f"{title}: p{q} ms ({args.rounds}x{n} req)", ms(s), ms(f), f"{s / f:.2f}", "")
-    for q in (50, 95):
-        s, f = percentile(big["lat"]["service"], q), percentile(big["lat"]["floor"], q)
-        target = f"p50 < 50 ms: {verdict(s < 0.050)}" if q == 50 else ""
-        row(f"{args.batch} tasks: p{q} ms ({args.rounds}x{args.batch_requests} req)", ms(s), ms(f), f"{s / f:.2f}", target)
-    for q in (50, 95):
-        s = percentile(hook_lat, q)
-        target = f"p50 < 20 ms: {verdict(s < 0.020)}" if q == 50 else ""
-        row(f"webhook at {store_before} annotations: p{q} ms", ms(s), "", "", target)
-    if hook_train_lat is not None and hook_train_lat["during"]:
-        for q in (50, 95):
-            row(f"webhook at {store_training}+, during a training: p{q} ms",
-                ms(percentile(hook_train_lat["during"], q)), "", "", "(not a target row)")
-    row("idle RSS after training, MB", f"{mb(rss_trained['VmRSS']):.1f}", "", "",
-        f"< 150 MB: {verdict(mb(rss_trained['VmRSS']) < 150)}")
-    row("idle RSS after the predict load, MB", f"{mb(rss_after['VmRSS']):.1f}", f"{mb(floor_rss['VmRSS']):.1f}", "",
-        f"< 150 MB: {verdict(mb(rss_after['VmRSS']) < 150)}")
-    row("peak RSS (VmHWM) over the run, MB", f"{mb(rss_after['VmHWM']):.1f}", f"{mb(floor_rss['VmHWM']):.1f}", "", "")
-    out()
-    out("per-round service/floor throughput ratios: sequential "
-        + " ".join(f"{r:.2f}" for r in seq["ratios"]) + f"; {args.clients} threads "
-        + " ".join(f"{r:.2f}" for r in conc["ratios"]))
-    out(f"webhooks: store filled from {have} to {store_before} annotations by {fill_how} in {fill_seconds:.1f}s; "
-        f"service restarted with training.retrain_every={FAR_AWAY} for this phase (no training queued before or "
-        f"during the {args.webhooks} timed webhooks: {'violated' if trained_meanwhile else 'confirmed'}); "
-        f"store ended at {store_after}")
-    if hook_train_lat is not None:
-        durations = ", ".join(f"{d:.2f}s on {n}" for _, _, d, n in runs) or "none"
-        out(f"during a training: service restarted with the spec's retrain_every={spec_retrain_every}; "
-            f"{len(hook_train_lat['all'])} webhooks sent over {args.training_seconds:.0f}s (one every "
-            f"~{args.training_pace * 1000:.0f} ms), {len(hook_train_lat['during'])} of them while a training ran "
-            f"(all {len(hook_train_lat['all'])}: p50 {ms(percentile(hook_train_lat['all'], 50))} ms, "
-            f"p95 {ms(percentile(hook_train_lat['all'], 95))} ms); trainings in the window: {durations} annotations")
-    out(f"service RSS: {mb(rss_start['VmRSS']):.1f} MB at start (untrained, no request yet), "
-        f"{mb(rss_trained['VmRSS']):.1f} MB idle after training, {mb(rss_loaded['VmRSS']):.1f} MB after the first "
-        f"predictions (model loaded), {mb(rss_after['VmRSS']):.1f} MB idle after the predict load")
-    out("client, service and floor share the machine's CPUs; the floor shows what Bottle+Waitress+requests cost here.")
-    return 0
+        print(f"runtime: python {versions_info[0]}, bottle {versions_info[1]}, waitress {versions_info[2]} "
+              f"(threads={threads}, service and floor), scikit-learn {versions_info[3]}, numpy {versions_info[4]}")
+    print(f"load: {wrk_version}, -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
+          f"benchmarks/serve.lua checking every response; {args.rounds} round(s); client, services and floor "
+          f"share the CPUs")
+    print()
+    print("served models (trained by the sample's annotated tasks as ANNOTATION_CREATED webhooks, "
+          f"all in parallel, settled in {trained_in:.1f}s):")
+    for t in services:
+        tr = t.training
+        print(f"  {t.name:<18} {recipe(t.spec)}; {tr['trainings']} training(s), serving {t.version} "
+              f"(trained on {tr['served_on']} annotations in {tr['duration_s']}s); "
+              f"non-empty answers before timing: {t.nonempty_share:.0%}")
+    figures: dict[tuple[str, str], dict[str, float]] = {}
+    for kind, title in KINDS.items():
+        print()
+        print(f"{title}")
+        header = (f"  {'target':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'checked':>9}"
+                  f"{'req/s / floor':>15}{'p50 / floor':>13}")
+        print(header)
+        print("  " + "-" * (len(header) - 2))
+        rows = results[kind]
+        fl = rows["floor (before)"] + rows["floor (after)"]
+        floor_rps = med([r["rps"] for r in fl])
+        floor_p50 = med([r["p50_us"] for r in fl])
+        for key in ["floor (before)"] + [t.name for t in services] + ["floor (after)"]:
+            rs = rows[key]
+            rps, p50, p99 = med([r["rps"] for r in rs]), med([r["p50_us"] for r in rs]), med([r["p99_us"] for r in rs])
+            checked = sum(r["checked_ok"] for r in rs)
+            target = next((t for t in services if t.name == key), None)
+            ratio = p50_ratio = ""
+            if target is not None:
+                if target.warnings:
+                    ratio, p50_ratio = "WARNING", "-"
+                else:
+                    ratio, p50_ratio = f"{rps / floor_rps:.2f}", f"{p50 / floor_p50:.2f}"
+                figures[(key, kind)] = {"ratio": rps / floor_rps, "p50_ms": p50 / 1000}
+            print(f"  {key:<18}{rps:>9.0f}{p50 / 1000:>9.2f}{p99 / 1000:>9.2f}{checked:>9}{ratio:>15}{p50_ratio:>13}")
+        if kind == "sequence":
+            print("  (3 requests per task opened: tasks opened/s = req/s / 3; "
+                  "latencies are per request, all three mixed)")
+    print()
+    print("memory (VmRSS from /proc/PID/status)")
+    print(f"  {'target':<18}{'idle after warm-up MB':>23}{'peak (VmHWM) at end MB':>24}")
+    for t in targets:
+        print(f"  {t.name:<18}{t.rss['VmRSS'] / 1024:>23.1f}{t.peak['VmHWM'] / 1024:>24.1f}")
+    sizes = ", ".join(f"{t.name} {len(t.single[0]) / 1024:.1f}/{len(t.batch[0]) / 1024:.0f}" for t in services)
+    print()
+    print(f"bodies (KiB, 1 task / {BATCH} tasks): {sizes}; the floor gets {services[0].name}'s")
+    print()
+    print("targets (those of the earlier requests-driven version of this benchmark; its 100-task p50 was "
+          f"sequential, here it is under {args.connections} connections):")
+    verdict = lambda ok: "PASS" if ok else "MISS"  # noqa: E731
+    for t in services:
+        single, batch = figures.get((t.name, "single")), figures.get((t.name, "batch"))
+        rss = t.rss["VmRSS"] / 1024
+        parts = ["1-task req/s >= 0.60 of floor: " + (f"{verdict(single['ratio'] >= 0.60)} ({single['ratio']:.2f})"
+                                                       if single and not t.warnings else "- (warning)"),
+                 "100-task p50 < 50 ms: " + (f"{verdict(batch['p50_ms'] < 50)} ({batch['p50_ms']:.1f})"
+                                              if batch and not t.warnings else "- (warning)"),
+                 f"idle RSS < 150 MB: {verdict(rss < 150)} ({rss:.1f})"]
+        print(f"  {t.name:<18}" + "; ".join(parts))
+    for t in services:
+        for w in t.warnings:
+            print(f"WARNING: {t.name} {w}")
+    if hook is not None:
+        r = hook["result"]
+        print()
+        print(f"/webhook ANNOTATION_CREATED, 1 connection, store at {hook['filled']} annotations (filled from "
+              f"{hook['before']} by webhooks in {hook['fill_s']:.0f}s; retrain_every={FAR_AWAY}, no training "
+              f"queued before or after): {r['rps']:.0f} req/s, p50 {r['p50_us'] / 1000:.2f} ms, "
+              f"p99 {r['p99_us'] / 1000:.2f} ms, {r['checked_ok']} answers checked; store ended at {hook['after']}; "
+              f"target p50 < 20 ms: {'PASS' if r['p50_us'] < 20_000 else 'MISS'}")
+    print(f"\n(run took {elapsed:.0f}s; 1-minute load average {loads[0][0]:.2f} before it, "
+          f"{loads[1][0]:.2f} at the end (this run's own wrk and services included), on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":
