@@ -289,7 +289,7 @@ def check_served(spec: dict[str, Any], target: Target, model: Any, tasks: list[d
     every task gets a real prediction whose answers score what the kind's scores said.
     Returns how many predictions were empty (allowed for multiple choice only)."""
     loaded = SimpleNamespace(model=model, version="benchmark")
-    service = SimpleNamespace(config=Config.from_spec(spec), target=target, registry=SimpleNamespace(
+    service = SimpleNamespace(config=Config.from_spec(spec), target=target, predictions=None, registry=SimpleNamespace(
         current=lambda project: loaded, served_version=lambda project: "benchmark"))
     results = predict_tasks(service, "benchmark", tasks)
     assert len(results) == len(tasks), f"{len(results)} predictions for {len(tasks)} tasks"

@@ -483,7 +483,7 @@ def start_service(name: str, spec_file: Path, python: Path, workdir: Path) -> tu
     spec = json.loads((project / "spec.json").read_text())
     port = free_port()
     proc = Proc(name, [str(python), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=project, env={"MODEL_DIR": str(workdir / "state" / name)}, log=workdir / f"{name}.log", port=port)
+                cwd=project, env={"MODEL_DIR": str(workdir / "state" / name), "PREDICTION_CACHE_SIZE": "0"}, log=workdir / f"{name}.log", port=port)
     return Target(name, proc, spec, sample_tasks(spec_file.parent)), project
 
 

@@ -4,6 +4,8 @@ import-export | autolabel."""
 from __future__ import annotations
 
 import argparse
+import importlib.abc
+import importlib.util
 import json
 import logging
 import os
@@ -17,6 +19,25 @@ from typing import Any
 # OpenBLAS threads and 36 ms with one) and compete with the request threads.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+
+class AbsentModules(importlib.abc.MetaPathFinder):
+    """Fail the import of modules known to be absent at once, instead of searching sys.path.
+
+    scikit-learn's imputers try `from pandas import NA` on every call (sklearn.utils._missing),
+    nine times per numeric feature and prediction; without pandas installed each failed import
+    searched every sys.path entry, 1.5 ms of a 4.5 ms tabular /predict (diabetes sample).
+    """
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+sys.meta_path.insert(0, AbsentModules(frozenset(n for n in ("pandas",) if importlib.util.find_spec(n) is None)))
 
 from .settings import load_settings, spec_path  # noqa: E402
 from .spec import SpecError, load_spec  # noqa: E402

@@ -163,6 +163,7 @@ def create_app(service: Service) -> bottle.Bottle:
         return {
             "annotations": service.store.count_annotations(),
             "queue": {"pending": service.huey.pending_count(), "scheduled": service.huey.scheduled_count()},
+            "prediction_cache": service.predictions.stats() if service.predictions else None,
             "projects": [project_metrics(service, row) for row in service.store.projects()],
         }
 

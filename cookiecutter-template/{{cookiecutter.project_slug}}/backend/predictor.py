@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sklearn
 
+from .cache import data_key
 from .features import BadTaskError, read_row, rows_to_matrix
 from .targets import Target
 
@@ -26,12 +27,19 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
     results = [{"result": [], "score": 0.0, "model_version": version} for _ in tasks]
     if loaded is None:
         return results
-    rows, slots = [], []
+    cache = service.predictions
+    rows, slots, keys = [], [], []
     for slot, task in enumerate(tasks):
+        data = task.get("data") if isinstance(task, dict) else None
+        key = data_key(data)
+        cached = cache.get(project, version, key) if cache else None
+        if cached is not None:
+            results[slot] = cached
+            continue
         try:
-            rows.append(read_row(task.get("data") if isinstance(task, dict) else None,
-                                 service.config.feature_specs))
+            rows.append(read_row(data, service.config.feature_specs))
             slots.append(slot)
+            keys.append(key)
         except BadTaskError as exc:
             log.info("task %s gets no prediction: %s", _task_id(task), exc)
     if not rows:
@@ -39,6 +47,8 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
     target = service.target
     outputs = _outputs(target, loaded, rows)
     failed = np.isnan(outputs).reshape(len(rows), -1).any(axis=1)
+    if failed.all():  # the model could not predict any of them (the log says why)
+        return results
     scores = target.confidence(np.nan_to_num(outputs), service.config.strategy)
     for row_index, slot in enumerate(slots):
         if failed[row_index]:
@@ -48,6 +58,8 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
             "score": round(float(scores[row_index]), 6),
             "model_version": version,
         }
+        if cache:
+            cache.put(project, version, keys[row_index], results[slot])
     return results
 
 

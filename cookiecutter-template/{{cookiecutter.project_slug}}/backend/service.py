@@ -8,6 +8,7 @@ from typing import Any
 
 from huey import SqliteHuey
 
+from .cache import PredictionCache
 from .config import Config
 from .registry import Registry
 from .settings import Settings
@@ -24,6 +25,7 @@ class Service:
     registry: Registry
     target: Target
     huey: SqliteHuey
+    predictions: PredictionCache | None = None  # None when PREDICTION_CACHE_SIZE is 0
     train_task: Any = field(default=None)  # the Huey tasks, registered on `huey` by tasks.py
     backfill_task: Any = field(default=None)
     first_contact_task: Any = field(default=None)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CACHE_SIZE = 20_000  # predictions kept in memory by default
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Settings:
     label_studio_url: str  # LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, for backfill and autolabel
     label_studio_api_key: str
     log_level: str
+    prediction_cache_size: int  # predictions kept in memory (PREDICTION_CACHE_SIZE; 0: none)
 
     @property
     def queue_path(self) -> Path:
@@ -70,4 +72,5 @@ def load_settings(spec: dict[str, Any], environ: Mapping[str, str] = os.environ,
         label_studio_url=environ.get("LABEL_STUDIO_URL", ""),
         label_studio_api_key=environ.get("LABEL_STUDIO_API_KEY", ""),
         log_level=environ.get("LOG_LEVEL", "INFO").upper(),
+        prediction_cache_size=int(environ.get("PREDICTION_CACHE_SIZE", CACHE_SIZE)),
     )

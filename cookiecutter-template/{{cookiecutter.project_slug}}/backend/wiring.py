@@ -6,6 +6,7 @@ from typing import Any
 
 from huey import SqliteHuey
 
+from .cache import PredictionCache
 from .config import Config
 from .labelconfig import find_target, parse_label_config
 from .model import trusted_modules
@@ -42,6 +43,7 @@ def create_service(
         target=make_target(find_target(parse_label_config(config.labeling_config), config.target),
                            dict(config.prediction)),
         huey=huey,
+        predictions=PredictionCache(settings.prediction_cache_size) if settings.prediction_cache_size else None,
     )
     service.train_task = register_tasks(service)
     return service

@@ -463,3 +463,30 @@ def test_legacy_train_with_a_field_of_the_wrong_type_is_400(client, tasks, named
 def test_activate_with_a_field_of_the_wrong_type_is_400(client, body):
     response = client.post("/versions/activate", body)
     assert response.code == 400 and response.json["error"]
+
+
+def test_repeated_tasks_come_from_the_cache_until_the_version_changes(client):
+    train(client)
+    task = {"id": 1, "data": example_data(client.service.spec, 0, 1)}
+    body = {"tasks": [task], "project": PROJECT}
+    first = client.post("/predict", body).json["results"]
+    before = client.get("/metrics").json["prediction_cache"]
+    assert client.post("/predict", body).json["results"] == first
+    after = client.get("/metrics").json["prediction_cache"]
+    assert after["hits"] == before["hits"] + 1 and after["misses"] == before["misses"]
+    client.post("/webhook", {"action": "START_TRAINING", "project": {"id": PROJECT}})
+    third = client.post("/predict", body).json["results"]
+    assert third[0]["model_version"] == version_of(client) != first[0]["model_version"]
+    assert client.get("/metrics").json["prediction_cache"]["misses"] == after["misses"] + 1
+
+
+def test_the_cache_is_bounded_and_can_be_turned_off(make_client):
+    from backend.cache import PredictionCache, data_key
+
+    cache = PredictionCache(capacity=2)
+    for i in range(3):
+        assert cache.get("p", "v1", data_key({"i": i})) is None
+        cache.put("p", "v1", data_key({"i": i}), {"i": i})
+    assert cache.stats()["entries"] == 2 and cache.get("p", "v1", data_key({"i": 0})) is None
+    assert data_key({"a": 1, "b": 2}) == data_key({"b": 2, "a": 1})
+    assert make_client({"PREDICTION_CACHE_SIZE": "0"}).get("/metrics").json["prediction_cache"] is None
