@@ -158,10 +158,10 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
         results = predict_tasks(service, project, todo) if todo else []
         bulk, confident = [], 0
         for task, result in zip(todo, results):
-            if not result["result"]:
-                continue
+            if not result["result"] and not result["score"]:
+                continue  # a task the model could not read (an empty set of choices is a prediction)
             prediction = {"task": task["id"], **result}
-            if threshold is not None and result["score"] >= threshold:
+            if threshold is not None and result["score"] >= threshold and result["result"]:
                 prediction_id = client.create_prediction(prediction)
                 regions = [{**region, "origin": "prediction"} for region in result["result"]]
                 client.create_annotation(task["id"], {"result": regions, "parent_prediction": prediction_id,
