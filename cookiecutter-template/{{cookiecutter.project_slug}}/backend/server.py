@@ -21,7 +21,10 @@ from .queue import recover
 from .service import Service
 
 log = logging.getLogger(__name__)
-SHUTDOWN_TIMEOUT = 30.0
+# How long a stop waits for a running training. Docker's `stop` waits 10 s before it kills: a
+# training still running after this is cut off, left marked running, and queued again at the
+# next start (a model is published in one transaction after its file is written, never half).
+SHUTDOWN_TIMEOUT = 5.0
 
 
 class EmbeddedConsumer(Consumer):
