@@ -68,6 +68,15 @@ class LabelStudio:
                 return
             page += 1
 
+    def task_count(self, project: str) -> int | None:
+        """How many tasks the project has, or None when Label Studio does not say."""
+        try:
+            answer = self.request("GET", f"/api/projects/{project}/")
+        except LabelStudioError:
+            return None
+        count = answer.get("task_number") if isinstance(answer, dict) else None
+        return count if isinstance(count, int) else None
+
     def import_predictions(self, project: str, predictions: list[dict[str, Any]]) -> None:
         self.request("POST", f"/api/projects/{project}/import/predictions", body=predictions)
 

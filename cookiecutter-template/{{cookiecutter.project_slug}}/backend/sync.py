@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tqdm import tqdm
+
 from .ingest import project_key, store_tasks
 from .labelstudio import LabelStudio, LabelStudioError
 from .predictor import predict_tasks
@@ -38,7 +40,7 @@ def client_from_settings(settings: Settings, max_rate: float | None = None) -> L
 
 
 def backfill(service: Service, project: str, client: LabelStudio, page_size: int = 100,
-             restart: bool = False, progress: Callable[[str], None] = log.info) -> dict[str, int]:
+             restart: bool = False, progress: Callable[[int, int, int], None] | None = None) -> dict[str, int]:
     """Pull the project's annotations page by page; a rerun resumes after the last page stored.
 
     A pass from the first page to the last also removes the stored annotations that Label
@@ -48,15 +50,17 @@ def backfill(service: Service, project: str, client: LabelStudio, page_size: int
     cursor = f"backfill:{project}"
     start = 1 if restart else (service.store.cursor(cursor) or 1)
     began = now()
-    stored = unusable = pages = 0
+    stored = unusable = pages = read = 0
     seen: set[int] = set()
     for page, tasks in client.tasks(project, page_size=page_size, first_page=start):
         added, skipped = store_tasks(service, project, tasks)
         seen |= {a["id"] for t in tasks for a in t.get("annotations") or []
                  if isinstance(a, dict) and isinstance(a.get("id"), int)}
-        stored, unusable, pages = stored + added, unusable + skipped, pages + 1
+        stored, unusable, pages, read = stored + added, unusable + skipped, pages + 1, read + len(tasks)
         service.store.set_cursor(cursor, page + 1)
-        progress(f"project {project}: page {page}: {stored} annotations stored, {unusable} not usable")
+        log.debug("project %s: page %d: %d annotations stored, %d not usable", project, page, stored, unusable)
+        if progress:
+            progress(read, stored, unusable)
     removed = 0
     if start == 1:
         gone = sorted(service.store.annotation_ids(project, written_before=began) - seen)
@@ -148,7 +152,7 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
     version = loaded.version
     cursor = f"autolabel:{project}:{version}"
     start = service.store.cursor(cursor) or 1
-    seen = predicted = annotated = 0
+    seen = predicted = annotated = scanned = 0
     for page, tasks in client.tasks(project, page_size=batch_size, first_page=start):
         todo = [t for t in tasks if not t.get("annotations") and not t.get("is_labeled")
                 and not any(p.get("model_version") == version for p in t.get("predictions") or [])]
@@ -174,8 +178,9 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
         predicted += len(bulk) + confident  # a confident task gets a prediction and an annotation
         annotated += confident
         service.store.set_cursor(cursor, page + 1)
+        scanned += len(tasks)
         if progress:
-            progress(seen, predicted, annotated)
+            progress(scanned, predicted, annotated)
         if limit is not None and seen >= limit:
             break
     service.store.set_cursor(cursor, None)
@@ -185,10 +190,21 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
 # the command line ---------------------------------------------------------------------------
 
 
+def progress_bar(client: LabelStudio, project: str, what: str) -> tqdm:
+    """A progress bar over the project's tasks (total, rate, time left), on stderr."""
+    return tqdm(total=client.task_count(project), unit="task", desc=f"project {project}: {what}",
+                file=sys.stderr, dynamic_ncols=True)
+
+
 def run_backfill(service: Service, args: argparse.Namespace) -> int:
+    client = client_from_settings(service.settings)
     try:
-        outcome = backfill(service, args.project, client_from_settings(service.settings), args.page_size, args.restart,
-                           progress=lambda line: print(line, file=sys.stderr))
+        with progress_bar(client, args.project, "backfill") as bar:
+            def show(read: int, stored: int, unusable: int) -> None:
+                bar.set_postfix(stored=stored, unusable=unusable, refresh=False)
+                bar.update(read - bar.n)
+
+            outcome = backfill(service, args.project, client, args.page_size, args.restart, progress=show)
     except LabelStudioError as exc:
         print(f"error: {exc} (run the command again to resume)", file=sys.stderr)
         return 1
@@ -209,16 +225,18 @@ def run_import_export(service: Service, args: argparse.Namespace) -> int:
 
 
 def run_autolabel(service: Service, args: argparse.Namespace) -> int:
-    def bar(seen: int, predicted: int, annotated: int) -> None:
-        print(f"\rtasks {seen}  predictions {predicted}  annotations {annotated}", end="", file=sys.stderr)
-
+    client = client_from_settings(service.settings, args.rate)
     try:
-        outcome = autolabel(service, args.project, client_from_settings(service.settings, args.rate), args.batch_size,
-                            args.threshold, args.limit, progress=bar)
+        with progress_bar(client, args.project, "autolabel") as bar:
+            def show(scanned: int, predicted: int, annotated: int) -> None:
+                bar.set_postfix(predictions=predicted, annotations=annotated, refresh=False)
+                bar.update(scanned - bar.n)
+
+            outcome = autolabel(service, args.project, client, args.batch_size, args.threshold, args.limit,
+                                progress=show)
     except LabelStudioError as exc:
-        print(f"\nerror: {exc} (run the command again to resume)", file=sys.stderr)
+        print(f"error: {exc} (run the command again to resume)", file=sys.stderr)
         return 1
-    print(file=sys.stderr)
     print(json.dumps(outcome, indent=2))
     return 0
 
