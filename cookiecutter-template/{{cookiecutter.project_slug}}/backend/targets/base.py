@@ -51,7 +51,7 @@ def answer_key(answer: Any) -> str:
 class Target:
     """One control tag of the labeling config, predicted by the backend."""
 
-    kind: ClassVar[str]  # the kind's name, as /health and the docs show it
+    kind: ClassVar[str]  # the kind's name, as the docs and error messages say it
     tags: ClassVar[tuple[str, ...]]  # the control tags the kind predicts
     estimator_type: ClassVar[str] = "classifier"  # or "regressor": what model.class must be
     metrics: ClassVar[dict[str, bool]]  # the metrics it measures: name -> higher is better
