@@ -110,7 +110,8 @@ class FakeLabelStudio:
                 by_id = {t["id"]: t for t in fake.tasks}
                 if self.path.endswith("/import/predictions"):
                     for prediction in body:
-                        by_id[prediction["task"]].setdefault("predictions", []).append(prediction)
+                        by_id[prediction["task"]].setdefault("predictions", []).append(
+                            {**prediction, "id": next(fake._ids)})
                     return self._send(201, {"created": len(body)})
                 if self.path == "/api/predictions/":
                     prediction = {**body, "id": next(fake._ids)}

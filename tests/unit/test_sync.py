@@ -181,3 +181,23 @@ def test_a_full_backfill_removes_annotations_deleted_in_label_studio(tmp_path):
         outcome = backfill(service, "1", LabelStudio(ls.url, LEGACY), page_size=10, restart=True)
     assert outcome["removed"] == 1 and service.store.count_annotations("1") == annotated(tasks)
     assert 100 + deleted["id"] not in service.store.annotation_ids("1")
+
+
+def test_autolabel_annotates_the_predictions_the_backend_uploaded_itself(tmp_path):
+    from backend.sync import follow_served_version
+
+    service = make_service(tmp_path)
+    tasks = ls_tasks(40)
+    with FakeLabelStudio(tasks) as ls:
+        backfill(service, "1", LabelStudio(ls.url, LEGACY))
+        train(service)
+        follow_served_version(service, "1", LabelStudio(ls.url, LEGACY))  # every unlabeled task predicted
+        before = sum(len(t["predictions"]) for t in ls.tasks)
+        outcome = autolabel(service, "1", LabelStudio(ls.url, LEGACY), threshold=0.5)
+        assert outcome["predictions"] == 0 and outcome["annotations"] > 0  # no new prediction...
+        assert sum(len(t["predictions"]) for t in ls.tasks) == before
+        made = [a for t in ls.tasks for a in t["annotations"] if a.get("parent_prediction")]
+        ids = {p["id"] for t in ls.tasks for p in t["predictions"]}
+        assert len(made) == outcome["annotations"] and all(a["parent_prediction"] in ids for a in made)
+        again = autolabel(service, "1", LabelStudio(ls.url, LEGACY), threshold=0.5)
+        assert again["annotations"] == 0  # ...and a rerun adds nothing

@@ -144,8 +144,10 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
               threshold: float | None = None, limit: int | None = None,
               progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
     """Predict the unlabeled tasks with the served model and upload the predictions; with a
-    `threshold`, tasks scored at least that get an annotation made from the prediction instead.
-    Tasks that already have a prediction of the served version are skipped, so a rerun resumes."""
+    `threshold`, tasks scored at least that get an annotation made from the prediction as well.
+    A task that already has a prediction of the served version (a rerun, or the backend's own
+    upload when it follows its versions) is not predicted again: with a threshold, that
+    prediction is the one annotated. So a rerun resumes, without duplicates."""
     loaded = service.registry.current(project)
     if loaded is None:
         raise LabelStudioError(f"project {project} has no trained model yet")
@@ -154,29 +156,34 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
     start = service.store.cursor(cursor) or 1
     seen = predicted = annotated = scanned = 0
     for page, tasks in client.tasks(project, page_size=batch_size, first_page=start):
-        todo = [t for t in tasks if not t.get("annotations") and not t.get("is_labeled")
-                and not any(p.get("model_version") == version for p in t.get("predictions") or [])]
+        unlabeled = [t for t in tasks if not t.get("annotations") and not t.get("is_labeled")]
         if limit is not None:
-            todo = todo[: max(limit - seen, 0)]
-        seen += len(todo)
+            unlabeled = unlabeled[: max(limit - seen, 0)]
+        seen += len(unlabeled)
+        uploaded = {t["id"]: p for t in unlabeled for p in t.get("predictions") or []
+                    if p.get("model_version") == version}
+        todo = [t for t in unlabeled if t["id"] not in uploaded]
         results = predict_tasks(service, project, todo) if todo else []
-        bulk, confident = [], 0
+        bulk = []
         for task, result in zip(todo, results):
             if not result["result"] and not result["score"]:
                 continue  # a task the model could not read (an empty set of choices is a prediction)
             prediction = {"task": task["id"], **result}
-            if threshold is not None and result["score"] >= threshold and result["result"]:
-                prediction_id = client.create_prediction(prediction)
-                regions = [{**region, "origin": "prediction"} for region in result["result"]]
-                client.create_annotation(task["id"], {"result": regions, "parent_prediction": prediction_id,
-                                                      "was_cancelled": False, "ground_truth": False})
-                confident += 1
+            if _confident(prediction, threshold):
+                prediction["id"] = client.create_prediction(prediction)
+                uploaded[task["id"]] = prediction
+                predicted += 1
             else:
                 bulk.append(prediction)
         if bulk:
             client.import_predictions(project, bulk)
-        predicted += len(bulk) + confident  # a confident task gets a prediction and an annotation
-        annotated += confident
+            predicted += len(bulk)
+        for task_id, prediction in uploaded.items():
+            if _confident(prediction, threshold):
+                regions = [{**region, "origin": "prediction"} for region in prediction["result"]]
+                client.create_annotation(task_id, {"result": regions, "parent_prediction": prediction.get("id"),
+                                                   "was_cancelled": False, "ground_truth": False})
+                annotated += 1
         service.store.set_cursor(cursor, page + 1)
         scanned += len(tasks)
         if progress:
@@ -185,6 +192,11 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
             break
     service.store.set_cursor(cursor, None)
     return {"model_version": version, "tasks": seen, "predictions": predicted, "annotations": annotated}
+
+
+def _confident(prediction: dict[str, Any], threshold: float | None) -> bool:
+    """Whether a prediction is sure enough to become an annotation (an empty one never is)."""
+    return threshold is not None and bool(prediction.get("result")) and (prediction.get("score") or 0) >= threshold
 
 
 # the command line ---------------------------------------------------------------------------
