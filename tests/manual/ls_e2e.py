@@ -31,6 +31,7 @@ and scored.
        python tests/manual/ls_e2e.py --sample samples/topics --backend-url http://127.0.0.1:9091 \
            [--ls-log /tmp/ls.log] [--annotate 40] [--tasks 0] [--spec /tmp/ls-topics/spec.json]
            [--basic-auth USER:PASS   # when the backend runs with BASIC_AUTH_USER/BASIC_AUTH_PASS]
+           [--autolabel /tmp/ls-topics/.venv/bin/python:/tmp/ls-topics/data [--threshold 0.95]]
 
 What it does: creates a project with the sample's labeling config and imports the sample's tasks
 without their annotations, except one task kept back for step 8. It adds the backend (Connected,
@@ -57,6 +58,10 @@ Finally another Start Training, the labeling stream, opening an unpredicted task
 validates predictions (it should answer 400 to a result with an unknown label, or with a
 non-numeric number or rating), and (with --ls-log) LS's log.
 
+With --autolabel (and --spec), it then runs the backend's `autolabel --threshold` command twice
+on the project: no duplicate prediction, annotations from the model linked to their predictions,
+none twice on a task, and nothing added by the second run.
+
 Each run creates a new project, so the script can be run again against the same instances.
 `--spec` (the rendered spec.json) is optional: when given, its labeling config and target must
 match the sample's. The target control, object tag and region type come from the sample's
@@ -70,6 +75,7 @@ import argparse
 import json
 import math
 import statistics
+import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -451,6 +457,41 @@ def retrieve_predictions(ls: Client, project_id: int) -> Any:
     )
 
 
+def autolabel_step(check: Any, ls: Client, args: argparse.Namespace, pid: int, task_ids: list[int]) -> None:
+    """Run the rendered backend's autolabel command (its project folder is the --spec's) twice
+    against this project: the second run must add nothing; no (task, version) prediction twice,
+    no task with two annotations from the model, each linked to a prediction."""
+    python, model_dir = args.autolabel.split(":", 1)
+    env = {"PATH": "/usr/bin:/bin", "MODEL_DIR": model_dir, "LABEL_STUDIO_URL": args.ls_url,
+           "LABEL_STUDIO_API_KEY": args.token}
+    outcomes = []
+    for _ in range(2):
+        done = subprocess.run([python, "-m", "backend", "autolabel", str(pid), "--threshold", str(args.threshold)],
+                              cwd=Path(args.spec).parent, env=env, capture_output=True, text=True, timeout=600)
+        check(done.returncode == 0, "autolabel exits 0", done.stderr[-300:])
+        outcomes.append(json.loads(done.stdout) if done.returncode == 0 else {})
+        check.info(f"autolabel: {outcomes[-1]}; progress: {done.stderr.strip().splitlines()[-1][-120:] if done.stderr else ''}")
+    predictions = project_predictions(ls, pid, task_ids)
+    per = Counter((p["task"], p["model_version"]) for p in predictions)
+    check(all(c == 1 for c in per.values()), "no duplicate (task, version) prediction after autolabel",
+          {k: c for k, c in per.items() if c > 1})
+    tasks = ls.call("GET", "/api/tasks/", params={"project": pid, "page_size": len(task_ids) + 10, "fields": "all"})
+    tasks = tasks.get("tasks", []) if isinstance(tasks, dict) else tasks
+    made = [a for t in tasks for a in t.get("annotations") or [] if a.get("parent_prediction")]
+    ids = {p["id"] for t in tasks for p in t.get("predictions") or []}  # step 8's task included
+    check(bool(made) and all(a["parent_prediction"] in ids for a in made),
+          f"annotations from the model (score >= {args.threshold}), each linked to its prediction", len(made))
+    check(max(Counter(a["task"] for a in made).values(), default=0) <= 1, "no task annotated twice by the model")
+    if outcomes[0].get("model_version") == outcomes[1].get("model_version"):
+        check(outcomes[1].get("annotations") == 0 and outcomes[1].get("predictions") == 0,
+              "a second run with the same served version adds nothing", outcomes[1])
+    else:  # the first run's annotations reached /webhook and trained a newer version: it labels on,
+        # uploading that version's predictions itself or finding the ones the worker uploaded
+        # (one upload to a project at a time: the duplicate check above is what matters)
+        check.info(f"the first run's annotations trained {outcomes[1].get('model_version')}, which the "
+                   f"second run used: {outcomes[1]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", required=True, type=Path,
@@ -459,6 +500,10 @@ def main() -> int:
     parser.add_argument("--token", default="abcdef0123456789", help="legacy API token (Authorization: Token …)")
     parser.add_argument("--backend-url", default="http://127.0.0.1:9090")
     parser.add_argument("--spec", help="the backend's spec.json (optional): checked against the sample")
+    parser.add_argument("--autolabel", metavar="PYTHON:MODEL_DIR",
+                        help="also run the backend's autolabel command (with this Python, in the --spec's folder, "
+                             "on this state directory) twice with --threshold")
+    parser.add_argument("--threshold", type=float, default=0.95, help="autolabel's score threshold")
     parser.add_argument("--tasks", type=int, default=0, help="use the sample's first N tasks (0: all)")
     parser.add_argument("--annotate", type=int, default=40,
                         help="tasks to annotate, from those that carry annotations in tasks.json")
@@ -746,7 +791,11 @@ def main() -> int:
         check(ml["state"] == CONNECTED, "backend still Connected at the end", f"state={ml['state']} error={ml.get('error_message')!r}")
         listed = backend.call("GET", "/versions")
         check.info(f"backend /versions: {listed}")
-    except (requests.RequestException, RuntimeError, KeyError, TypeError, ValueError, StopIteration) as exc:
+        if args.autolabel:
+            check.step("8b. auto-labeling: python -m backend autolabel --threshold, run twice")
+            autolabel_step(check, ls, args, pid, task_ids)
+    except (requests.RequestException, RuntimeError, KeyError, TypeError, ValueError, StopIteration, OSError,
+            subprocess.SubprocessError) as exc:
         check(False, "unexpected error", f"{type(exc).__name__}: {exc}")
 
     if args.ls_log:

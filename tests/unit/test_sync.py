@@ -201,3 +201,20 @@ def test_autolabel_annotates_the_predictions_the_backend_uploaded_itself(tmp_pat
         assert len(made) == outcome["annotations"] and all(a["parent_prediction"] in ids for a in made)
         again = autolabel(service, "1", LabelStudio(ls.url, LEGACY), threshold=0.5)
         assert again["annotations"] == 0  # ...and a rerun adds nothing
+
+
+def test_one_upload_to_a_project_at_a_time(tmp_path):
+    from backend.sync import UploadBusy, follow_served_version, uploading
+
+    service = make_service(tmp_path)
+    store = service.store
+    assert store.take_lease("upload:1", "a", 60) and store.take_lease("upload:1", "a", 60)  # renewable
+    assert not store.take_lease("upload:1", "b", 60)
+    with FakeLabelStudio(ls_tasks(10)) as ls, pytest.raises(UploadBusy):
+        follow_served_version(service, "1", LabelStudio(ls.url, LEGACY))  # the worker does not wait
+    store.release_lease("upload:1", "b")  # not b's: nothing happens
+    assert not store.take_lease("upload:1", "b", 60)
+    store.release_lease("upload:1", "a")
+    with uploading(service, "1", wait_seconds=0):
+        assert not store.take_lease("upload:1", "c", 60)
+    assert store.take_lease("upload:1", "c", 0.01)  # released at the end of the block; expires too

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -383,6 +384,26 @@ class Store:
 
     def set_prediction_source(self, project: str, **state: Any) -> None:
         self.set_cursor(f"prediction_source:{project}", state)
+
+    def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold the lease `name` for `seconds` (renewing it if `holder` holds it already), unless
+        another holder has it and it has not expired: one job at a time across processes."""
+        with self.transaction() as db:
+            row = db.conn.execute("SELECT value FROM cursors WHERE name = ?", (f"lease:{name}",)).fetchone()
+            lease = json.loads(row[0]) if row else None
+            if lease and lease["holder"] != holder and lease["until"] > time.time():
+                return False
+            db.conn.execute(
+                "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (f"lease:{name}", json.dumps({"holder": holder, "until": time.time() + seconds})),
+            )
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.transaction() as db:
+            row = db.conn.execute("SELECT value FROM cursors WHERE name = ?", (f"lease:{name}",)).fetchone()
+            if row and json.loads(row[0])["holder"] == holder:
+                db.conn.execute("DELETE FROM cursors WHERE name = ?", (f"lease:{name}",))
 
     def set_cursor(self, name: str, value: Any) -> None:
         if value is None:

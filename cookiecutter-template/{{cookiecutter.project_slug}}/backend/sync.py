@@ -16,7 +16,9 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +78,8 @@ def backfilled(service: Service, project: str) -> bool:
 
 CONTACT_RETRY_SECONDS = 600  # after a failed import, a /setup tries again this much later
 SYNC_RATE = 5.0  # requests a second to Label Studio from background jobs
+UPLOAD_LEASE_SECONDS = 300  # an upload that stops renewing its lease (a killed process) frees it then
+UPLOAD_WAIT_SECONDS = 600
 
 
 def first_contact_due(service: Service, project: str) -> bool:
@@ -135,19 +139,49 @@ def follow_served_version(service: Service, project: str, client: LabelStudio) -
     that sorting by prediction score in the Data Manager ranks this version's scores: upload
     its predictions for the unlabeled tasks, then switch (Label Studio accepts a version only
     once it has predictions of it)."""
-    outcome = autolabel(service, project, client)
+    outcome = autolabel(service, project, client, wait_seconds=0)  # busy: the caller comes back later
     client.set_model_version(project, outcome["model_version"])
     return outcome
 
 
 def autolabel(service: Service, project: str, client: LabelStudio, batch_size: int = 100,
               threshold: float | None = None, limit: int | None = None,
-              progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+              progress: Callable[[int, int, int], None] | None = None,
+              wait_seconds: float = UPLOAD_WAIT_SECONDS) -> dict[str, Any]:
     """Predict the unlabeled tasks with the served model and upload the predictions; with a
     `threshold`, tasks scored at least that get an annotation made from the prediction as well.
     A task that already has a prediction of the served version (a rerun, or the backend's own
     upload when it follows its versions) is not predicted again: with a threshold, that
     prediction is the one annotated. So a rerun resumes, without duplicates."""
+    with uploading(service, project, wait_seconds) as renew:
+        return _autolabel(service, project, client, batch_size, threshold, limit, progress, renew)
+
+
+class UploadBusy(LabelStudioError):
+    """Another process is uploading predictions to the project."""
+
+
+@contextmanager
+def uploading(service: Service, project: str, wait_seconds: float = UPLOAD_WAIT_SECONDS) -> Iterator[Callable[[], None]]:
+    """Upload predictions to the project alone: an autolabel command and the worker following a
+    new version would otherwise both upload a task's prediction. Waits for the other (up to
+    `wait_seconds`); yields a function that renews the lease, called after each page."""
+    holder, name = uuid.uuid4().hex, f"upload:{project}"
+    waited = 0.0
+    while not service.store.take_lease(name, holder, UPLOAD_LEASE_SECONDS):
+        if waited >= wait_seconds:
+            raise UploadBusy(f"another upload to project {project} is running; try again later")
+        time.sleep(0.5)
+        waited += 0.5
+    try:
+        yield lambda: service.store.take_lease(name, holder, UPLOAD_LEASE_SECONDS)
+    finally:
+        service.store.release_lease(name, holder)
+
+
+def _autolabel(service: Service, project: str, client: LabelStudio, batch_size: int, threshold: float | None,
+               limit: int | None, progress: Callable[[int, int, int], None] | None,
+               renew: Callable[[], None]) -> dict[str, Any]:
     loaded = service.registry.current(project)
     if loaded is None:
         raise LabelStudioError(f"project {project} has no trained model yet")
@@ -185,6 +219,7 @@ def autolabel(service: Service, project: str, client: LabelStudio, batch_size: i
                                                    "was_cancelled": False, "ground_truth": False})
                 annotated += 1
         service.store.set_cursor(cursor, page + 1)
+        renew()
         scanned += len(tasks)
         if progress:
             progress(scanned, predicted, annotated)

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 from .labelstudio import LabelStudio, LabelStudioError
 from .queue import request_training
 from .schedule import parse_schedule
-from .sync import backfill, client_from_settings, contact_problem, follow_served_version, label_studio_for
+from .sync import (
+    UploadBusy,
+    backfill,
+    client_from_settings,
+    contact_problem,
+    follow_served_version,
+    label_studio_for,
+)
 from .trainer import train_project
 
 if TYPE_CHECKING:
@@ -18,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BUSY_RETRY_SECONDS = 5.0
+FOLLOW_RETRY_SECONDS = 30.0  # when another upload to the project runs
 FIRST_CONTACT_RATE = 5.0  # requests a second to Label Studio while importing a project's annotations
 
 
@@ -42,6 +50,9 @@ def register_tasks(service: Service) -> Any:
             return
         try:
             outcome = follow_served_version(service, project, client)
+        except UploadBusy:  # an autolabel command is uploading: come back when it is done
+            follow.schedule((project,), delay=FOLLOW_RETRY_SECONDS)
+            return
         except LabelStudioError as exc:
             log.warning("project %s: could not make the served version Label Studio's prediction source: %s",
                         project, exc)
