@@ -26,15 +26,12 @@ What it does:
 
 from __future__ import annotations
 
-import importlib.resources
 import random
-import re
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import yaml
+from chatterbot import load_questions  # noqa: E402  (samples/chatterbot.py)
 from layout import layout, main  # noqa: E402  (samples/layout.py, shared by the samples)
 
 # Corpus category (the first entry of a file's `categories`) -> label in the labeling config.
@@ -46,41 +43,9 @@ FROM_NAME, TO_NAME, FIELD = "topic", "text", "text"  # as in labeling_config.xml
 HERE = Path(__file__).resolve().parent
 
 
-def clean(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def dedupe_key(text: str) -> str:
-    return clean(text).casefold().rstrip(".?!; ")
-
-
-def load_questions() -> dict[str, list[str]]:
-    """Every kept label's distinct questions, in corpus order."""
-    english = importlib.resources.files("chatterbot_corpus") / "data" / "english"
-    categories_of: dict[str, set[str]] = defaultdict(set)
-    questions: dict[str, dict[str, str]] = defaultdict(dict)  # label -> key -> first spelling
-    for resource in sorted(english.iterdir(), key=lambda r: r.name):
-        if not resource.name.endswith(".yml"):
-            continue
-        doc = yaml.safe_load(resource.read_text(encoding="utf-8"))
-        category = doc["categories"][0]
-        for conversation in doc.get("conversations") or []:
-            question = conversation[0] if conversation else None
-            if not isinstance(question, str) or not clean(question):
-                continue
-            key = dedupe_key(question)
-            categories_of[key].add(category)
-            if category in CLASSES:
-                questions[CLASSES[category]].setdefault(key, clean(question))
-    return {
-        label: [text for key, text in by_key.items() if len(categories_of[key]) == 1]
-        for label, by_key in sorted(questions.items())
-    }
-
-
 def build() -> tuple[list[dict], list[str]]:
     rng = random.Random(SEED)
-    questions = load_questions()
+    questions = load_questions(CLASSES)
     missing = sorted(set(CLASSES.values()) - set(questions))
     if missing:
         raise SystemExit(f"the corpus has no questions for {missing}; is chatterbot-corpus 1.3.3 installed?")

@@ -24,11 +24,11 @@ from .ingest import store_tasks
 from .labelconfig import LabelConfigError, compatibility_problems, parse_label_config
 from .payloads import PayloadError, check_activate, check_predict, check_setup, check_train, parse_body
 from .predictor import predict_tasks
-from .queue import enqueue_first_contact, enqueue_follow, request_training
+from .queue import enqueue_follow, request_training
 from .registry import ModelLoadError, untrained_version
 from .service import Service
 from .status import status_page
-from .sync import first_contact_due
+from .sync import first_contact_due, start_first_contact
 
 log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "default"
@@ -103,7 +103,7 @@ def create_app(service: Service) -> bottle.Bottle:
                 raise ApiError(422, "labeling config does not fit this backend: "
                                + "; ".join(setup_cache[schema]), problems=setup_cache[schema])
         if request.project is not None and first_contact_due(service, project):
-            learn_existing_annotations(service, project, request.hostname, request.access_token)
+            start_first_contact(service, project, request.hostname, request.access_token)
         return {"model_version": service.registry.served_version(project)}
 
     @route("POST", "/predict")
@@ -195,20 +195,6 @@ def project_metrics(service: Service, row: dict[str, Any]) -> dict[str, Any]:
         "training_running": bool(row["running"]),
         "last_run": next(iter(service.store.runs(row["project"], limit=1)), None),
     }
-
-
-def learn_existing_annotations(service: Service, project: str, hostname: str | None, token: str | None) -> None:
-    """Queue the import of what Label Studio already holds for the project: with
-    LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY when set, else with what /setup sent."""
-    settings = service.settings
-    url, key = ((settings.label_studio_url, settings.label_studio_api_key) if settings.can_reach_label_studio
-                else (hostname, token))
-    if url and key:
-        enqueue_first_contact(service, project, url, key)
-    else:
-        service.store.set_contact(project, status="failed", at=time.time(), url=url or "",
-                                  problem="Label Studio sent no address or token to reach it: set LABEL_STUDIO_URL "
-                                          "and LABEL_STUDIO_API_KEY to import the project's existing annotations")
 
 
 def label_studio_link(service: Service, project: str) -> dict[str, Any] | None:

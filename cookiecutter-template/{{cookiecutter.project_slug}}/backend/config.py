@@ -80,8 +80,3 @@ class Config:
             strategy=spec["active_learning"]["strategy"],
             prediction=MappingProxyType(dict(spec["prediction"])),
         )
-
-    @property
-    def feature_specs(self) -> list[dict[str, Any]]:
-        """The features as read_row and Featurizer take them."""
-        return list(self.features)

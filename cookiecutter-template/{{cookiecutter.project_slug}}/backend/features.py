@@ -13,6 +13,7 @@ it rules out in generator/mlgen/checks.py (naive_bayes_input, incremental); its 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -158,7 +159,7 @@ def read_field(data: Any, path: str) -> Any:
     return value
 
 
-def read_row(data: Any, features: list[FeatureSpec]) -> list[Any]:
+def read_row(data: Any, features: Sequence[FeatureSpec]) -> list[Any]:
     """One task's data as one value per feature; raises BadTaskError when it is unusable."""
     if not isinstance(data, dict):
         raise BadTaskError("task data is not an object")

@@ -56,7 +56,7 @@ def read_annotation(service: Service, annotation: dict[str, Any],
         return None, "no-task-id"
     data = task.get("data")
     try:
-        read_row(data, service.config.feature_specs)
+        read_row(data, service.config.features)
     except BadTaskError as exc:
         log.info("annotation %s not used: %s", annotation.get("id"), exc)
         return None, "unreadable-task-data"

@@ -31,7 +31,7 @@ def build_model(config: Config, target: Target) -> Pipeline:
     if seed is not None and "random_state" in inspect.signature(estimator_class).parameters:
         params.setdefault("random_state", seed)
     return Pipeline(
-        [("features", Featurizer(config.feature_specs)), ("model", target.wrap(estimator_class(**params)))]
+        [("features", Featurizer(list(config.features))), ("model", target.wrap(estimator_class(**params)))]
     )
 
 

@@ -31,13 +31,13 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
     rows, slots, keys = [], [], []
     for slot, task in enumerate(tasks):
         data = task.get("data") if isinstance(task, dict) else None
-        key = data_key(data)
-        cached = cache.get(project, version, key) if cache else None
+        key = data_key(data) if cache is not None else b""
+        cached = cache.get(project, version, key) if cache is not None else None
         if cached is not None:
             results[slot] = cached
             continue
         try:
-            rows.append(read_row(data, service.config.feature_specs))
+            rows.append(read_row(data, service.config.features))
             slots.append(slot)
             keys.append(key)
         except BadTaskError as exc:
@@ -58,7 +58,7 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
             "score": round(float(scores[row_index]), 6),
             "model_version": version,
         }
-        if cache:
+        if cache is not None:
             cache.put(project, version, keys[row_index], results[slot])
     return results
 

@@ -50,16 +50,16 @@ def request_training(service: Service, project: str, trigger: str, force: bool =
 
 def enqueue(service: Service, project: str, trigger: str, job: str, delay: float = 0) -> None:
     if delay > 0 and not service.huey.immediate:  # immediate mode (tests) runs tasks at once
-        service.train_task.schedule((project, trigger), delay=delay, id=job)
+        service.tasks.train.schedule((project, trigger), delay=delay, id=job)
     else:
-        task = service.train_task.s(project, trigger)
+        task = service.tasks.train.s(project, trigger)
         task.id = job
         service.huey.enqueue(task)
 
 
 def enqueue_backfill(service: Service, project: str) -> str:
     """Queue a backfill of the project followed by a training; returns the job id."""
-    task = service.backfill_task.s(project)
+    task = service.tasks.backfill.s(project)
     service.huey.enqueue(task)
     return str(task.id)
 
@@ -69,14 +69,14 @@ def enqueue_first_contact(service: Service, project: str, url: str, api_key: str
     (then a training if the policy asks); returns the job id. Marked at once, so that the
     /setup calls Label Studio repeats while it runs queue nothing more."""
     service.store.set_contact(project, status="queued", at=time.time(), url=url)
-    task = service.first_contact_task.s(project, url, api_key)
+    task = service.tasks.first_contact.s(project, url, api_key)
     service.huey.enqueue(task)
     return str(task.id)
 
 
 def enqueue_follow(service: Service, project: str) -> None:
     """Queue making the served version Label Studio's prediction source (after a rollback)."""
-    service.huey.enqueue(service.follow_task.s(project))
+    service.huey.enqueue(service.tasks.follow.s(project))
 
 
 def recover(service: Service) -> None:

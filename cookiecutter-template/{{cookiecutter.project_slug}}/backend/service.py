@@ -3,7 +3,7 @@ together by wiring.create_service)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from huey import SqliteHuey
@@ -26,7 +26,14 @@ class Service:
     target: Target
     huey: SqliteHuey
     predictions: PredictionCache | None = None  # None when PREDICTION_CACHE_SIZE is 0
-    train_task: Any = field(default=None)  # the Huey tasks, registered on `huey` by tasks.py
-    backfill_task: Any = field(default=None)
-    first_contact_task: Any = field(default=None)
-    follow_task: Any = field(default=None)
+    tasks: Tasks | None = None  # registered on `huey` by tasks.register_tasks, which needs the service
+
+
+@dataclass(frozen=True)
+class Tasks:
+    """The service's Huey tasks (TaskWrappers: call `.s(...)` for a task to enqueue)."""
+
+    train: Any  # (project, trigger)
+    backfill: Any  # (project): backfill, then train
+    first_contact: Any  # (project, url, api_key): import what Label Studio has, then train
+    follow: Any  # (project): make the served version Label Studio's prediction source

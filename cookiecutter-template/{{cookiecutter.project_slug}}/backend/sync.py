@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .ingest import project_key, store_tasks
 from .labelstudio import LabelStudio, LabelStudioError
 from .predictor import predict_tasks
-from .queue import request_training
+from .queue import enqueue_first_contact, request_training
 from .settings import Settings
 from .store import now
 
@@ -90,6 +90,20 @@ def first_contact_due(service: Service, project: str) -> bool:
     contact = service.store.contact(project)
     return contact is None or (contact["status"] == "failed" and
                                time.time() - contact["at"] > CONTACT_RETRY_SECONDS)
+
+
+def start_first_contact(service: Service, project: str, hostname: str | None, token: str | None) -> None:
+    """Queue the import of what Label Studio already holds for the project: with
+    LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY when set, else with what /setup sent."""
+    settings = service.settings
+    url, key = ((settings.label_studio_url, settings.label_studio_api_key) if settings.can_reach_label_studio
+                else (hostname, token))
+    if url and key:
+        enqueue_first_contact(service, project, url, key)
+    else:
+        service.store.set_contact(project, status="failed", at=time.time(), url=url or "",
+                                  problem="Label Studio sent no address or token to reach it: set LABEL_STUDIO_URL "
+                                          "and LABEL_STUDIO_API_KEY to import the project's existing annotations")
 
 
 def contact_problem(error: str) -> str:

@@ -1,15 +1,16 @@
-"""The Huey tasks the service runs in the background: training, backfill then training, and
-the scheduled full retraining."""
+"""The Huey tasks the service runs in the background: training, backfill then training, the
+import of what Label Studio has at first contact, following the served version in Label
+Studio, and the scheduled full retraining."""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
 
 from .labelstudio import LabelStudio, LabelStudioError
 from .queue import request_training
 from .schedule import parse_schedule
+from .service import Service, Tasks
 from .sync import (
     UploadBusy,
     backfill,
@@ -20,18 +21,15 @@ from .sync import (
 )
 from .trainer import train_project
 
-if TYPE_CHECKING:
-    from .service import Service
-
 log = logging.getLogger(__name__)
 BUSY_RETRY_SECONDS = 5.0
 FOLLOW_RETRY_SECONDS = 30.0  # when another upload to the project runs
 FIRST_CONTACT_RATE = 5.0  # requests a second to Label Studio while importing a project's annotations
 
 
-def register_tasks(service: Service) -> Any:
-    """Define the `train` task (and, with training.schedule, the periodic full retraining) on
-    the service's Huey instance. Returns the `train` task."""
+def register_tasks(service: Service) -> Tasks:
+    """Define the service's tasks (and, with training.schedule, the periodic full retraining)
+    on its Huey instance."""
 
     @service.huey.task(name="train")
     def train(project: str, trigger: str) -> None:
@@ -90,9 +88,6 @@ def register_tasks(service: Service) -> Any:
         log.info("project %s: imported %d annotations from Label Studio at %s", project, outcome["stored"], url)
         request_training(service, project, "first contact")
 
-    service.backfill_task = backfill_then_train
-    service.follow_task = follow
-    service.first_contact_task = learn_what_label_studio_has
     schedule = service.config.training.schedule
     if schedule:
 
@@ -102,4 +97,4 @@ def register_tasks(service: Service) -> Any:
                 if service.store.count_annotations(row["project"]):
                     request_training(service, row["project"], "schedule", force=True)
 
-    return train
+    return Tasks(train=train, backfill=backfill_then_train, first_contact=learn_what_label_studio_has, follow=follow)

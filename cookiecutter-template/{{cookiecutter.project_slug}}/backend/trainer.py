@@ -110,7 +110,7 @@ def training_set(service: Service, project: str, after_seq: int = 0) -> tuple[li
     seqs: list[int] = []
     for data, answer, seq in service.store.annotations(project, after_seq):
         try:
-            rows.append(read_row(data, service.config.feature_specs))
+            rows.append(read_row(data, service.config.features))
         except BadTaskError:
             continue
         answers.append(answer)

@@ -45,5 +45,5 @@ def create_service(
         huey=huey,
         predictions=PredictionCache(settings.prediction_cache_size) if settings.prediction_cache_size else None,
     )
-    service.train_task = register_tasks(service)
+    service.tasks = register_tasks(service)
     return service

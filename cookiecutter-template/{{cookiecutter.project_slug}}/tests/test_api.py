@@ -489,4 +489,8 @@ def test_the_cache_is_bounded_and_can_be_turned_off(make_client):
         cache.put("p", "v1", data_key({"i": i}), {"i": i})
     assert cache.stats()["entries"] == 2 and cache.get("p", "v1", data_key({"i": 0})) is None
     assert data_key({"a": 1, "b": 2}) == data_key({"b": 2, "a": 1})
-    assert make_client({"PREDICTION_CACHE_SIZE": "0"}).get("/metrics").json["prediction_cache"] is None
+    off = make_client({"PREDICTION_CACHE_SIZE": "0"})
+    assert off.get("/metrics").json["prediction_cache"] is None
+    train(off)
+    task = {"id": 1, "data": example_data(off.service.spec, 0, 1)}
+    assert off.post("/predict", {"tasks": [task], "project": PROJECT}).json["results"][0]["result"]

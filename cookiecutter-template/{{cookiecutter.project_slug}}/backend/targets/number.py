@@ -97,7 +97,6 @@ class NumberTarget(Target):
     score_meaning = ("1 / (1 + expected error / typical error), from a model of the regressor's own "
                      "out-of-fold errors: 0.5 where the expected error is the typical one, lower where the "
                      "model expects to be further off")
-    strategies = ("least_confidence", "margin", "entropy")  # all the same score for numbers
 
     def __init__(self, control: ControlTag, options: dict[str, Any] | None = None) -> None:
         super().__init__(control, options)
@@ -185,6 +184,7 @@ class NumberTarget(Target):
     # predictions -----------------------------------------------------------------------------
 
     def confidence(self, outputs: np.ndarray, strategy: str) -> np.ndarray:
+        """The same score whatever the strategy: the expected error relative to the typical one."""
         if strategy not in self.strategies:
             raise ValueError(f"unknown active-learning strategy '{strategy}'")
         return 1.0 / (1.0 + np.maximum(outputs[:, 1], 0.0))
