@@ -51,6 +51,29 @@ def test_featurizer_mixed_columns():
     assert X.shape[0] == 3 and not np.isnan(X.toarray()).any()
 
 
+def test_featurizer_saves_vocabularies_as_arrays():
+    """skops saves each fitted vocabulary as one array of terms (fast, small) and loads back the
+    very same vocabularies and outputs; a term an array cannot hold (a trailing NUL) keeps the dict.
+    Fails if __setstate__ does not restore vocabulary_ (NotFittedError) or restores it shifted."""
+    import skops.io
+
+    features = [{"field": "t", "type": "text", "analyzer": "char_wb", "ngram_range": [2, 3]},
+                {"field": "u", "type": "text", "vectorizer": "count", "max_features": 3},
+                {"field": "v", "type": "text", "analyzer": "char", "lowercase": False}]
+    rows = [["Grüße aus Köln", "aa bb cc dd", "end\x00"], ["red apple\r\n", "aa aa bb", "x"], ["", "dd dd dd", "end"]]
+    X = rows_to_matrix(rows)
+    fitted = Featurizer(features).fit(X)
+    state = fitted.__getstate__()
+    assert [type(v).__name__ for v in state["vocabularies_"]] == ["ndarray", "ndarray", "NoneType"]
+    assert "vocabulary_" not in state["transformers_"][0].__dict__
+    assert "vocabulary_" in fitted.transformers_[0].__dict__  # saving leaves the fitted one whole
+    data = skops.io.dumps(fitted)
+    loaded = skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+    for mine, theirs in zip(fitted.transformers_, loaded.transformers_):
+        assert theirs.vocabulary_ == mine.vocabulary_
+    assert (loaded.transform(X) != fitted.transform(X)).nnz == 0
+
+
 def test_labelconfig_parse_and_compatibility():
     config = parse_label_config(CONFIG)
     target = find_target(config, None)
@@ -122,3 +145,21 @@ def test_failed_training_keeps_the_previous_model(service):
     assert service.registry.served_version("1") == version
     assert service.registry.current("1").version == version
     assert store.runs("1")[0]["status"] == "failed"
+
+
+def test_an_unwritable_state_directory_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    """A state directory the service cannot write (a root-owned bind mount in the container, here
+    a path under a file) ends the command with one line saying what to do, not a traceback."""
+    from backend.__main__ import main
+    from mlgen import load_spec
+    from test_render import write_spec
+
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(load_spec(write_spec(tmp_path, ["a", "b"]))))
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("BACKEND_SPEC", str(spec_file))
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "file" / "state"))
+    assert main(["versions"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: cannot write the state directory") and "MODEL_DIR" in error
+    assert "Traceback" not in error

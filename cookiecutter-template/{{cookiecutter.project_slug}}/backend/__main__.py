@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(spec, host=getattr(args, "host", None), port=getattr(args, "port", None))
     if args.command == "health":  # light: no model, store or queue
         return run_health(settings)
+    problem = state_problem(settings.model_dir)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stdout)
     from .sync import SYNC_COMMANDS  # these load scikit-learn, which the health check does without
     from .wiring import create_service
@@ -87,6 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("serve", "worker", "train"):
         log_training_to(service.settings.model_dir / "training.log")
     return COMMANDS[args.command](service, args)
+
+
+def state_problem(path: Path) -> str | None:
+    """Why the state (annotations, queue, models) cannot be kept in `path`, or None."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        uid = os.getuid()
+        return (f"cannot write the state directory {path} as uid {uid} ({exc.strerror or exc}). Set MODEL_DIR "
+                f"to a writable directory, or give this user the directory (for a bind mount into the "
+                f"container: `sudo chown {uid} DIR` on the host).")
+    return None
 
 
 def add_sync_commands(sub: Any) -> None:

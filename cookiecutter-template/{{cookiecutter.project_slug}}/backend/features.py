@@ -142,8 +142,24 @@ class CategoryFeature(Feature):
         return OneHotEncoder(handle_unknown=handle, max_categories=limit, dtype=np.float64)
 
 
+class TokensFeature(Feature):
+    """A text read as its tokens with their features, for a span target's sequence tagger
+    (backend/tokens.py): the column stays a list of texts, the transformer makes the sequences."""
+
+    coerce = staticmethod(TextFeature.coerce)
+    column = staticmethod(TextFeature.column)
+
+    @staticmethod
+    def transformer(spec: FeatureSpec) -> Any:
+        from .tokens import TokenFeatures
+
+        options = ("window", "affixes", "shape", "lowercase", "gazetteers")
+        return TokenFeatures(**{k: spec[k] for k in options if k in spec})
+
+
 FEATURES: dict[str, type[Feature]] = {
     "text": TextFeature,
+    "tokens": TokensFeature,
     "number": NumberFeature,
     "category": CategoryFeature,
 }
@@ -210,6 +226,26 @@ class Featurizer(TransformerMixin, BaseEstimator):
             for i, (feature, transformer) in enumerate(zip(self.features or [], self.transformers_))
         ])
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What skops saves: each fitted vocabulary as one array of terms in column order, not a
+        dict of one node per term (a 22,000-term vocabulary took 0.8 s to save and 0.7 s to load
+        that way, four times its training; as an array, milliseconds)."""
+        state = dict(super().__getstate__())  # on Python 3.11 that may be self.__dict__ itself
+        transformers = state.get("transformers_")
+        if transformers is not None:
+            compact = [_compact(t) for t in transformers]
+            state["transformers_"] = [t for t, _ in compact]
+            state["vocabularies_"] = [terms for _, terms in compact]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        vocabularies = state.pop("vocabularies_", None)
+        super().__setstate__(state)
+        for transformer, terms in zip(self.transformers_ if vocabularies else (), vocabularies or ()):
+            if terms is not None:
+                transformer.vocabulary_ = {term: i for i, term in enumerate(terms.tolist())}
+
     @staticmethod
     def _joined(parts: list[Any]) -> Any:
         if len(parts) == 1:
@@ -217,3 +253,19 @@ class Featurizer(TransformerMixin, BaseEstimator):
         if any(sp.issparse(part) for part in parts):
             return sp.hstack(parts, format="csr")
         return np.hstack(parts)
+
+
+def _compact(transformer: Any) -> tuple[Any, np.ndarray | None]:
+    """(a shallow copy of a fitted vectorizer without its vocabulary_, its terms in column order),
+    or (the transformer, None) when it has no vocabulary or one an array cannot hold exactly
+    (numpy drops a string's trailing NUL characters). The copy also drops stop_words_, the terms
+    the vectorizer's limits pruned, which scikit-learn documents as safe to remove before saving."""
+    vocabulary = getattr(transformer, "vocabulary_", None)
+    if not isinstance(vocabulary, dict) or any(term.endswith("\0") for term in vocabulary):
+        return transformer, None
+    terms = [""] * len(vocabulary)
+    for term, column in vocabulary.items():
+        terms[column] = term
+    copy = transformer.__class__.__new__(transformer.__class__)
+    copy.__dict__.update({k: v for k, v in transformer.__dict__.items() if k not in ("vocabulary_", "stop_words_")})
+    return copy, np.array(terms, dtype=str)

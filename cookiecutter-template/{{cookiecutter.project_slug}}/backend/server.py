@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 # training still running after this is cut off, left marked running, and queued again at the
 # next start (a model is published in one transaction after its file is written, never half).
 SHUTDOWN_TIMEOUT = 5.0
+# An idle consumer looks at the queue at least this often: the longest a queued training waits
+# for it (polling SQLite is a cheap query).
+POLL_SECONDS = 0.5
 
 
 class EmbeddedConsumer(Consumer):
@@ -37,7 +40,7 @@ class EmbeddedConsumer(Consumer):
 def start_consumer(service: Service) -> Consumer:
     consumer = EmbeddedConsumer(
         service.huey, workers=1, periodic=bool(service.config.training.schedule), flush_locks=True,
-        shutdown_timeout=SHUTDOWN_TIMEOUT, initial_delay=0.1, max_delay=1.0,
+        shutdown_timeout=SHUTDOWN_TIMEOUT, initial_delay=0.1, max_delay=POLL_SECONDS,
     )
     recover(service)
     consumer.start()
@@ -79,7 +82,7 @@ def serve(service: Service, with_worker: bool = True) -> None:
 def work(service: Service) -> None:
     """Run only the consumer, for a deployment with the server in another process."""
     consumer = service.huey.create_consumer(
-        workers=1, periodic=bool(service.config.training.schedule), flush_locks=True, shutdown_timeout=SHUTDOWN_TIMEOUT, max_delay=1.0
+        workers=1, periodic=bool(service.config.training.schedule), flush_locks=True, shutdown_timeout=SHUTDOWN_TIMEOUT, max_delay=POLL_SECONDS
     )
     recover(service)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
