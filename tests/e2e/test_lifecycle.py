@@ -45,6 +45,8 @@ def version(service: Service) -> str:
 
 
 def test_separate_worker_process(runtime_python, tmp_path):
+    """Fails if the model the worker trains answers one class whatever the task (e.g. always the
+    first label)."""
     project = render(tmp_path, {"class": "LogisticRegression"})
     state = tmp_path / "state"
     server = Service(runtime_python, project, state, args=["--no-worker"])
@@ -54,9 +56,10 @@ def test_separate_worker_process(runtime_python, tmp_path):
     try:
         annotate(server, 8)
         trained = wait_for(lambda: (v := version(server)) != "moods-untrained" and v)
-        result = server.post("/predict", {"tasks": [{"data": {"text": "so happy"}}], "project": 3})[1]
-        assert result["results"][0]["model_version"] == trained
-        assert result["results"][0]["result"][0]["value"]["choices"] == ["happy"]
+        tasks = [{"data": {"text": "so happy"}}, {"data": {"text": "so sad"}}]
+        results = server.post("/predict", {"tasks": tasks, "project": 3})[1]["results"]
+        assert [r["model_version"] for r in results] == [trained, trained]
+        assert [r["result"][0]["value"]["choices"] for r in results] == [["happy"], ["sad"]]
         env = {**os.environ, "MODEL_DIR": str(state), "HOST": "127.0.0.1", "PORT": str(server.port)}
         health = [str(runtime_python), "-m", "backend", "health"]  # the container's health check
         assert subprocess.run(health, cwd=project, env=env).returncode == 0

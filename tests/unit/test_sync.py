@@ -97,14 +97,23 @@ def test_start_training_backfills_once_then_trains(tmp_path):
 
 
 def test_import_export_file(tmp_path):
+    """Fails if the import reports annotations it did not store (or stored them wrong)."""
     service = make_service(tmp_path)
     tasks = ls_tasks(20)
     path = tmp_path / "export.json"
     path.write_text(json.dumps(tasks))
     assert import_export(service, path, None) == {"1": {"stored": annotated(tasks), "unusable": 0}}
+    expected = {a["id"]: (t["data"], a["result"][0]["value"]["choices"][0]) for t in tasks for a in t["annotations"]}
+    assert service.store.annotation_ids("1") == set(expected)
+    stored = sorted((data["text"], answer) for data, answer, _ in service.store.annotations("1"))
+    assert stored == sorted((data["text"], answer) for data, answer in expected.values())
 
 
 def test_autolabel_uploads_predictions_and_confident_annotations_and_resumes(tmp_path):
+    """Fails if the threshold is ignored: no annotation made from a confident prediction, or one
+    made from a prediction scored below the threshold."""
+    from backend.predictor import predict_tasks
+
     service = make_service(tmp_path)
     tasks = ls_tasks(60, annotated_every=3)
     service.store.save_annotations("1", [
@@ -112,22 +121,35 @@ def test_autolabel_uploads_predictions_and_confident_annotations_and_resumes(tmp
         for t in tasks for a in t["annotations"]], [])
     version = train(service)["version"]
     unlabeled = [t["id"] for t in tasks if not t["annotations"]]
+    # a threshold amid the scores of the first 15 unlabeled tasks: some above it, some below
+    scores = sorted(r["score"] for r in predict_tasks(service, "1", [t for t in tasks if not t["annotations"]][:15]))
+    threshold = scores[len(scores) // 2]
+    assert scores[0] < threshold
     with FakeLabelStudio(tasks) as ls:
         client = LabelStudio(ls.url, LEGACY, max_rate=500)
-        outcome = autolabel(service, "1", client, batch_size=10, threshold=0.9, limit=15)
+        outcome = autolabel(service, "1", client, batch_size=10, threshold=threshold, limit=15)
         assert outcome["tasks"] == 15 and outcome["model_version"] == version
-        first_pass = {t["id"] for t in tasks if t["predictions"]}
-        assert len(first_pass) == 15 and first_pass <= set(unlabeled)
+        first_pass = [t for t in tasks if t["predictions"]]
+        assert len(first_pass) == 15 and {t["id"] for t in first_pass} <= set(unlabeled)
         for task in tasks:
             for prediction in task["predictions"]:
                 assert prediction["model_version"] == version and 0 <= prediction["score"] <= 1
-        made = [a for t in tasks for a in t["annotations"] if a.get("parent_prediction")]
-        assert len(made) == outcome["annotations"]
-        assert all(r["origin"] == "prediction" for a in made for r in a["result"])
+        confident = [t for t in first_pass if t["predictions"][0]["score"] >= threshold]
+        unsure = [t for t in first_pass if t["predictions"][0]["score"] < threshold]
+        assert confident and unsure
+        for task in confident:  # one annotation, made from its prediction and marked as such
+            assert len(task["annotations"]) == 1, task
+            (prediction,), (annotation,) = task["predictions"], task["annotations"]
+            assert annotation["parent_prediction"] == prediction["id"]
+            assert annotation["result"] == [{**r, "origin": "prediction"} for r in prediction["result"]]
+        assert not any(t["annotations"] for t in unsure)  # a prediction only
+        assert outcome["annotations"] == len(confident)
         # a second run skips what is done and finishes the rest
         rest = autolabel(service, "1", client, batch_size=10)
     assert {t["id"] for t in tasks if t["predictions"]} == set(unlabeled)
-    assert rest["tasks"] == len(unlabeled) - 15
+    # still unlabeled: the rest and the unsure ones, whose predictions are not made again
+    assert rest["tasks"] == len(unlabeled) - len(confident) and rest["predictions"] == len(unlabeled) - 15
+    assert rest["annotations"] == 0
     assert all(len([p for p in t["predictions"] if p["model_version"] == version]) == 1 for t in tasks
                if t["id"] in unlabeled)
 

@@ -154,6 +154,7 @@ def test_incremental_updates_then_full_refits(tmp_path):
 
 
 def test_schedule_queues_a_full_training_of_every_project(tmp_path):
+    """Fails if the scheduled task trains only some of the projects (e.g. only the first)."""
     service = make_service(tmp_path, training={"schedule": "*/5 * * * *"})
     periodic = [t for t in service.huey._registry._registry if t.endswith("scheduled_training")]
     assert periodic
@@ -161,8 +162,16 @@ def test_schedule_queues_a_full_training_of_every_project(tmp_path):
     add(service, 101, 20, project="2")
     task_class = service.huey._registry.string_to_task(periodic[0])
     service.huey.execute(task_class())
-    assert all(service.registry.served_version(p) for p in ("1", "2"))
-    assert {r["trigger"] for r in service.store.runs()} == {"schedule"}
+    # the store's served version, not the registry's, which falls back to "moods-untrained"
+    served = {p: service.store.served_version(p) for p in ("1", "2")}
+    assert all(served.values()), served
+    for project, version in served.items():
+        record = service.store.version(version)
+        assert record["project"] == project and record["kind"] == "full" and record["status"] == "serving"
+        assert service.registry.current(project).version == version
+    runs = service.store.runs()
+    assert sorted((r["project"], r["trigger"], r["status"]) for r in runs) == [
+        ("1", "schedule", "succeeded"), ("2", "schedule", "succeeded")]
 
 
 def test_forced_training_with_one_class_is_skipped_not_failed(tmp_path):

@@ -88,6 +88,8 @@ class Registry:
         seq = self.store.next_seq(project)
         created = datetime.now(UTC)
         version = f"{self.name}-v{seq}-{created:%Y%m%d%H%M%S}"
+        if self.store.version(version) is not None:  # another project's, trained in the same second
+            version = f"{self.name}-p{_safe(project)}-v{seq}-{created:%Y%m%d%H%M%S}"
         path = self.models_path / _safe(project) / f"{version}.skops"
         _write_atomically(path, skops.io.dumps(model))
         self.store.publish_version(

@@ -64,7 +64,7 @@ def load_settings(spec: dict[str, Any], environ: Mapping[str, str] = os.environ,
     return Settings(
         model_dir=Path(environ.get("MODEL_DIR", "./data")).resolve(),
         host=host or environ.get("HOST", server["host"]),
-        port=int(port or environ.get("PORT", server["port"])),
+        port=int(port if port is not None else environ.get("PORT", server["port"])),
         threads=int(server["threads"]),
         max_body_bytes=int(float(server["max_body_mb"]) * 1024 * 1024),
         basic_auth=(user, password) if user and password else None,

@@ -1,5 +1,7 @@
 """Fixtures: the service built from this project's spec.json, in a temporary state directory,
-with trainings run synchronously (Huey immediate mode) and no debounce."""
+with trainings run synchronously (Huey immediate mode) and no debounce, and a client that calls
+its WSGI app in-process; and the example task data and answers, for any kind of target, that
+every test (tests/test_served.py too, over real HTTP) sends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The HTTP protocol Label Studio speaks, end to end through the WSGI app, with real SQLite."""
+"""The HTTP protocol Label Studio speaks, through the WSGI app called in-process (no HTTP server),
+with the real SQLite store and model files but Huey in immediate mode: a webhook that makes a
+training due runs it inside the request, with no debounce. tests/test_served.py runs the service as
+users do, with the real Waitress server and Huey consumer."""
 
 from __future__ import annotations
 
@@ -153,11 +156,17 @@ def test_cancelled_updated_and_deleted_annotations(client):
 
 
 def test_bulk_annotations_created(client):
+    """Fails if a bulk webhook reports annotations it did not store (or stored them wrong)."""
     target = client.service.target
-    events = [annotation_event(client.service.spec, target, i, i % len(example_answers(target))) for i in range(1, 5)]
+    answers = example_answers(target)
+    events = [annotation_event(client.service.spec, target, i, i % len(answers)) for i in range(1, 5)]
     body = {"action": "ANNOTATIONS_CREATED", "annotation": [e["annotation"] for e in events],
             "task": [e["task"] for e in events], "project": {"id": PROJECT}}
     assert client.post("/webhook", body).json["stored"] == 4
+    store = client.service.store
+    assert store.annotation_ids(str(PROJECT)) == {1, 2, 3, 4}
+    stored = [(data, answer) for data, answer, _ in store.annotations(str(PROJECT))]  # in the order written
+    assert stored == [(e["task"]["data"], answers[i % len(answers)]) for i, e in enumerate(events, start=1)]
 
 
 def test_start_training_answers_201_with_a_job_and_trains(client):
