@@ -35,7 +35,9 @@ def starter_spec(config_path: Path, output: Path, tasks_path: Path | None = None
     obj = config.objects.get(target.to_names[0]) if target.to_names else None
     if obj is None or obj.field is None:
         raise MlgenError(f"<{target.control.tag} name=\"{target.name}\"> does not point at an object tag that shows a $field")
-    if obj.tag in TEXT_OBJECTS:
+    if target.kind == "spans":
+        features = [{"field": obj.field, "type": "tokens"}]
+    elif obj.tag in TEXT_OBJECTS:
         features = [{"field": obj.field, "type": "text"}]
     elif tasks_path is None:
         raise MlgenError(f"'{obj.field}' is shown by a <{obj.tag}>: give --tasks tasks.json so mlgen can "
@@ -99,13 +101,15 @@ def _describe(target: Any) -> str:
         span = f" from {low:g}" if low is not None else ""
         span += f" to {high:g}" if high is not None else ""
         return f"Predicts {target.name}, a {target.kind}{span}."
+    if target.kind == "spans":
+        return f"Finds {', '.join(target.labels)} spans ({target.name}) in the text."
     several = "any of" if target.kind == "multiple_choice" else "one of"
     return f"Predicts {target.name}: {several} {', '.join(target.labels)}."
 
 
 def _render(config_path: Path, output: Path, target: Any, features: list[dict[str, Any]]) -> str:
     base = output.resolve().parent
-    text = all(f["type"] == "text" for f in features)
+    text = all(f["type"] in ("text", "tokens") for f in features)
     multiple = target.kind == "multiple_choice"
     name = "".join(c if c.isalnum() else "-" for c in target.name.lower()).strip("-")[:40] or "backend"
     if not name[0].isalpha():
@@ -130,6 +134,11 @@ def _render(config_path: Path, output: Path, target: Any, features: list[dict[st
             lines += ["    analyzer: char_wb       # character 4-grams: learn from few annotations, and",
                       "    ngram_range: [4, 4]     # train 3-4x faster than 2-5-grams on long documents",
                       "    sublinear_tf: true"]
+        elif feature["type"] == "tokens":
+            lines += ["    window: 2               # the features of 2 tokens on each side count too",
+                      "    affixes: 3              # prefixes and suffixes of up to 3 characters",
+                      "    shape: true             # Xxxx, dd, ...: capitals and digits",
+                      "    # gazetteers: {PER: people.txt}   # lists of known names, one a line"]
         elif feature["type"] == "number":
             lines += ["    impute: median", "    scale: standard"]
     lines += ["", "model:"]

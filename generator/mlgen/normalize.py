@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 from . import __version__, custom
@@ -21,7 +22,7 @@ def normalize(loaded: LoadedSpec) -> dict[str, Any]:
         spec[key] = _with_defaults(spec.get(key, {}), _resolve(schema, schema["properties"][key]), schema)
     spec.setdefault("description", "")
     feature_schema = schema["definitions"]["feature"]
-    spec["features"] = [_feature_defaults(f, feature_schema) for f in spec["features"]]
+    spec["features"] = [_with_phrases(_feature_defaults(f, feature_schema), loaded.path) for f in spec["features"]]
     spec["labeling_config"] = labeling_config_text(spec, loaded.path)
     labelconfig = runtime_module("labelconfig")
     control = labelconfig.find_target(labelconfig.parse_label_config(spec["labeling_config"]), spec.get("target"))
@@ -54,6 +55,24 @@ def _with_defaults(value: dict[str, Any], node: dict[str, Any], schema: dict[str
         if prop.get("type") == "object" and isinstance(out.get(key), dict):
             out[key] = _with_defaults(out[key], prop, schema)
     return out
+
+
+def _with_phrases(feature: dict[str, Any], spec_path: Path) -> dict[str, Any]:
+    """A tokens feature's gazetteers as lists of phrases: a file one names is read (one phrase a
+    line, blank lines and lines starting with # left out), so that the project holds them as data."""
+    gazetteers = feature.get("gazetteers")
+    if not gazetteers:
+        return feature
+    return {**feature, "gazetteers": {name: gazetteer_phrases(value, spec_path)
+                                      for name, value in sorted(gazetteers.items())}}
+
+
+def gazetteer_phrases(value: str | list[str], spec_path: Path) -> list[str]:
+    """The phrases of a gazetteer given inline or as a file relative to the spec."""
+    if isinstance(value, list):
+        return sorted(set(value))
+    lines = (spec_path.parent / value).read_text(encoding="utf-8").splitlines()
+    return sorted({line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")})
 
 
 def _feature_defaults(feature: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

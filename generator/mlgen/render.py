@@ -84,6 +84,8 @@ def _prediction(target: Any) -> str:
         return f"the `{target.name}` choice ({labels})"
     if target.kind == "multiple_choice":
         return f"every `{target.name}` choice that applies ({labels})"
+    if target.kind == "spans":
+        return f"`{target.name}` spans on the text, one per entity ({labels})"
     if target.kind == "rating":
         return f"the `{target.name}` rating (1 to {target.high:g} stars)"
     bounds = [f"from {target.low:g}" if target.low is not None else "", f"to {target.high:g}" if target.high is not None else ""]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -32,14 +33,19 @@ def strict_problems(prediction: dict, spec: dict, interface) -> list[str]:
     score = prediction.get("score")
     if not isinstance(score, float) or not 0.0 <= score <= 1.0:
         problems.append(f"score must be a float in [0, 1], got {score!r}")
-    if len(prediction["result"]) > 1:
+    if len(prediction["result"]) > 1 and tag != "Labels":
         problems.append(f"one region per task, got {len(prediction['result'])}")
     for region in prediction["result"]:
         if (region.get("from_name"), region.get("to_name"), region.get("type")) != (
                 spec["target"], target.to_name[0], tag.lower()):
             problems.append(f"wrong names or type: {region}")
         value = region.get("value", {})
-        if tag == "Choices":
+        if tag == "Labels":
+            start, end, chosen = value.get("start"), value.get("end"), value.get("labels")
+            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end) \
+                    or not isinstance(chosen, list) or len(chosen) != 1 or chosen[0] not in labels:
+                problems.append(f"a span needs 0 <= start < end and one known label: {value}")
+        elif tag == "Choices":
             choices = value.get("choices")
             single = target.attr.get("choice", "single") == "single"
             if not isinstance(choices, list) or not choices or any(c not in labels for c in choices) \
@@ -57,6 +63,8 @@ def strict_problems(prediction: dict, spec: dict, interface) -> list[str]:
 
 def answer_of(prediction: dict, tag: str) -> object:
     """What a prediction answers: its choices, or its number (None when it has no region)."""
+    if tag == "Labels":
+        return sorted((r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"])
     if not prediction["result"]:
         return [] if tag == "Choices" else None
     value = prediction["result"][0]["value"]
@@ -81,6 +89,34 @@ def quality(truths: list, answers: list, annotated: list, multiple: bool) -> tup
     accuracy = sum(t == a[0] for t, a in zip(truths, answers)) / len(truths)
     chance = max(truths.count(label) for label in set(truths)) / len(truths)
     return "accuracy", accuracy, chance, accuracy >= min(0.95, chance + 0.25)
+
+
+def span_quality(texts: list[str], truths: list, answers: list, annotated: list) -> tuple[str, float, float, bool]:
+    """(metric, value, baseline, good enough) for entity spans: micro F1 of exact (start, end,
+    label) against a gazetteer of the annotated entities (each annotated string found again in
+    a held-out text, longest first, with its most frequent label)."""
+    def f1(truth: list, guess: list) -> float:
+        true = {(i, tuple(span[:3])) for i, spans in enumerate(truth) for span in spans}
+        found = {(i, tuple(span[:3])) for i, spans in enumerate(guess) for span in spans}
+        hits = len(true & found)
+        return 2 * hits / (len(true) + len(found)) if true or found else 1.0
+    known: dict[str, Counter] = {}
+    for spans in annotated:
+        for _, _, label, text in spans:
+            known.setdefault(text, Counter())[label] += 1
+    lookup = []
+    for text in texts:
+        found, taken = [], [False] * len(text)
+        for name in sorted(known, key=len, reverse=True):
+            at = text.find(name)
+            while at != -1:
+                if not any(taken[at:at + len(name)]):
+                    found.append((at, at + len(name), known[name].most_common(1)[0][0]))
+                    taken[at:at + len(name)] = [True] * len(name)
+                at = text.find(name, at + 1)
+        lookup.append(found)
+    value, baseline = f1(truths, answers), f1(truths, lookup)
+    return "entity F1", value, baseline, value >= baseline + 0.1
 
 
 def served_version(service: Service, spec: dict) -> str:
@@ -154,8 +190,12 @@ def test_sample_end_to_end(sample, runtime_python, tmp_path):
         answers = [answer_of(p, tag) for p in results]
         if tag == "Choices" and not multiple:
             assert all(answers), "a single-choice prediction always names a choice"
-        metric, value, baseline, good = quality([t for _, t in heldout], answers,
-                                                [truth[t["id"] - 1] for t in annotated], multiple)
+        if tag == "Labels":
+            metric, value, baseline, good = span_quality([t["data"]["text"] for t, _ in heldout], [t for _, t in heldout],
+                                                         answers, [truth[t["id"] - 1] for t in annotated])
+        else:
+            metric, value, baseline, good = quality([t for _, t in heldout], answers,
+                                                    [truth[t["id"] - 1] for t in annotated], multiple)
         assert good, f"held-out {metric} {value:.3f}, baseline {baseline:.3f}"
 
         status, answer = service.post("/webhook", {**payload("webhook-START_TRAINING"), "project": {"id": PROJECT_ID}})

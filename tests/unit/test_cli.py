@@ -115,9 +115,10 @@ def test_init_explains_what_it_needs(tmp_path):
                       '<Choice value="b"/></Choices></View>')
     result = invoke("init", "--from-config", str(config), "-o", str(tmp_path / "b.yaml"))
     assert result.exit_code == 1 and "--tasks" in result.output
-    config.write_text('<View><Text name="t" value="$x"/><Labels name="l" toName="t"><Label value="a"/></Labels></View>')
+    config.write_text('<View><Image name="i" value="$x"/><RectangleLabels name="r" toName="i"><Label value="a"/>'
+                      '</RectangleLabels></View>')
     result = invoke("init", "--from-config", str(config), "-o", str(tmp_path / "b.yaml"))
-    assert result.exit_code == 1 and "<Choices>, <Number>, <Rating>" in result.output
+    assert result.exit_code == 1 and "<Choices>, <Labels>, <Number>, <Rating>" in result.output
 
 
 def test_a_directory_without_a_spec_is_a_usage_error(tmp_path):

@@ -53,7 +53,7 @@ def evaluate(config: Config, target: Target, rows: list[list[Any]],
         for train, test in folds:
             fold_outputs = target.outputs(fit_on(train), X[test])
             if outputs is None:
-                outputs = np.zeros((len(answers), *fold_outputs.shape[1:]))
+                outputs = np.zeros((len(answers), *fold_outputs.shape[1:]), dtype=fold_outputs.dtype)
             outputs[test] = fold_outputs
             n_folds += 1
         assert outputs is not None

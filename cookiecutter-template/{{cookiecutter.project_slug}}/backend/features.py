@@ -157,11 +157,38 @@ class TokensFeature(Feature):
         return TokenFeatures(**{k: spec[k] for k in options if k in spec})
 
 
+class ImageFeature(Feature):
+    """An image, given by the URL in the task's data. The cell is that URL until backend.images
+    replaces it by the decoded image (or None when it cannot be read) before vectorizing: a
+    fetch is I/O, done for a whole batch at once, not by the transformer."""
+
+    @staticmethod
+    def coerce(value: Any, spec: FeatureSpec) -> Any:
+        if isinstance(value, (dict, list)):
+            raise _nested(value, spec)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            raise BadTaskError(f"field '{spec['field']}' holds a {type(value).__name__}, not an image URL")
+        return value.strip()
+
+    column = staticmethod(TextFeature.column)
+
+    @staticmethod
+    def transformer(spec: FeatureSpec) -> Any:
+        from .imagefeatures import ImageVectorizer  # Pillow: imported only by projects with images
+
+        return ImageVectorizer(representation=spec.get("representation", "pixels"),
+                               size=tuple(spec.get("size", (32, 32))), grey=spec.get("grey", True),
+                               bins=spec.get("bins", 16))
+
+
 FEATURES: dict[str, type[Feature]] = {
     "text": TextFeature,
     "tokens": TokensFeature,
     "number": NumberFeature,
     "category": CategoryFeature,
+    "image": ImageFeature,
 }
 
 

@@ -56,10 +56,13 @@ def read_annotation(service: Service, annotation: dict[str, Any],
         return None, "no-task-id"
     data = task.get("data")
     try:
-        read_row(data, service.config.features)
+        answer = service.target.check_answer(answer, read_row(data, service.config.features))
     except BadTaskError as exc:
         log.info("annotation %s not used: %s", annotation.get("id"), exc)
         return None, "unreadable-task-data"
+    except UnreadableAnswer as exc:
+        log.info("annotation %s not used: %s", annotation.get("id"), exc)
+        return None, exc.reason
     return {"id": annotation["id"], "task": task.get("id"), "data": data, "answer": answer}, None
 
 

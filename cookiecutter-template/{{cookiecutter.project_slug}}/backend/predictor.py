@@ -46,10 +46,11 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
         return results
     target = service.target
     outputs = _outputs(target, loaded, rows)
-    failed = np.isnan(outputs).reshape(len(rows), -1).any(axis=1)
+    failed = target.failed(outputs)
     if failed.all():  # the model could not predict any of them (the log says why)
         return results
-    scores = target.confidence(np.nan_to_num(outputs), service.config.strategy)
+    scores = np.zeros(len(rows))
+    scores[~failed] = target.confidence(outputs[~failed], service.config.strategy)
     for row_index, slot in enumerate(slots):
         if failed[row_index]:
             continue
@@ -71,17 +72,14 @@ def _outputs(target: Target, loaded: LoadedModel, rows: list[list[Any]]) -> np.n
             return target.outputs(loaded.model, rows_to_matrix(rows))
         except Exception:
             log.exception("batch prediction failed; predicting the %d tasks one by one", len(rows))
-        outputs: np.ndarray | None = None
+        outputs: list[Any] = []
         for i, row in enumerate(rows):
             try:
-                output = target.outputs(loaded.model, rows_to_matrix([row]))[0]
+                outputs.append(target.outputs(loaded.model, rows_to_matrix([row]))[0])
             except Exception as exc:
                 log.info("row %d gets no prediction: %s", i, exc)
-                continue
-            if outputs is None:
-                outputs = np.full((len(rows), *np.shape(output)), np.nan)
-            outputs[i] = output
-        return outputs if outputs is not None else np.full((len(rows), 1), np.nan)
+                outputs.append(None)
+        return target.stack(outputs)
 
 
 def _task_id(task: Any) -> Any:

@@ -99,9 +99,22 @@ def example_answers(target: Any) -> list[Any]:
         return list(target.labels)
     if target.kind == "multiple_choice":
         return [[label] for label in target.labels]
+    if target.kind == "spans":  # one entity, at the same place in every example text (example_data)
+        return [[[len(cue(i)) + 1, len(cue(i)) + 1 + len(ENTITY), label, ENTITY]] for i, label in enumerate(target.labels)]
     low = target.low if target.low is not None else 0.0
     high = target.high if target.high is not None else low + 100.0
     return [target.as_json(low + (high - low) * share) for share in (0.2, 0.5, 0.8)]
+
+
+def unreadable_results(target: Any, event: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Annotation results the target cannot learn from, by the reason counted for each."""
+    region = event["annotation"]["result"][0]
+    if target.kind == "spans":  # an empty result is an answer there: the text has no entity
+        return {"bad-offsets": [{**region, "value": {**region["value"], "end": region["value"]["start"]}}],
+                "unknown-label": [{**region, "value": {**region["value"], "labels": ["no such label"]}}]}
+    if target.kind.endswith("choice"):
+        return {"no-answer": [], "unknown-choice": [{**region, "value": {"choices": ["no such choice"]}}]}
+    return {"no-answer": [], "not-a-number": [{**region, "value": {target.type: "12"}}]}
 
 
 def learnt(target: Any, results: list[list[dict[str, Any]]], answers: list[Any]) -> bool:
@@ -112,7 +125,7 @@ def learnt(target: Any, results: list[list[dict[str, Any]]], answers: list[Any])
         predicted = [target.answer(result) for result in results]
     except ValueError:  # UnreadableAnswer: no region (an empty prediction)
         return False
-    if target.kind in ("single_choice", "multiple_choice"):
+    if target.kind in ("single_choice", "multiple_choice", "spans"):
         return predicted == answers
     return all(a < b for a, b in zip(predicted, predicted[1:]))
 
@@ -125,6 +138,8 @@ def example_data(spec: dict[str, Any], label_index: int, k: int) -> dict[str, An
         kind = feature["type"]
         if kind == "text":
             value: Any = f"class{label_index} sample{k % 3} word{label_index}x marker{label_index}"
+        elif kind == "tokens":
+            value = f"{cue(label_index)} {ENTITY} came by on day{k % 3} and left."
         elif kind == "number":
             value = label_index * 10.0 + (k % 5) * 0.1
         else:
@@ -135,6 +150,14 @@ def example_data(spec: dict[str, Any], label_index: int, k: int) -> dict[str, An
             node = node.setdefault(key, {})
         node[leaf] = value
     return data
+
+
+ENTITY = "Zoë Ramírez"  # a span target's example entity: its label is told by the word before it
+
+
+def cue(label_index: int) -> str:
+    """The word before the example entity that tells its label (the same length for every label)."""
+    return f"cue{label_index:03d}"
 
 
 def annotation_event(spec: dict[str, Any], target: Any, annotation_id: int, label_index: int,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import PROJECT, annotation_event, example_answers, example_data, learnt
+from conftest import PROJECT, annotation_event, example_answers, example_data, learnt, unreadable_results
 
 NO_LABEL_STUDIO = "http://127.0.0.1:9"  # a closed port: the import of existing annotations fails at once
 
@@ -290,14 +290,7 @@ def test_status_page(client):
 
 def test_unreadable_annotations_are_skipped_with_a_counted_reason(client):
     target = client.service.target
-    event = annotation_event(client.service.spec, target, 1, 0)
-    bad_results = {
-        "no-answer": [],
-        "unknown-choice" if target.kind.endswith("choice") else "not-a-number": (
-            [{**event["annotation"]["result"][0], "value": {"choices": ["no such choice"]}}]
-            if target.kind.endswith("choice") else
-            [{**event["annotation"]["result"][0], "value": {target.type: "12"}}]),
-    }
+    bad_results = unreadable_results(target, annotation_event(client.service.spec, target, 1, 0))
     for i, (reason, result) in enumerate(bad_results.items(), start=1):
         bad = annotation_event(client.service.spec, target, 100 + i, 0)
         bad["annotation"]["result"] = result

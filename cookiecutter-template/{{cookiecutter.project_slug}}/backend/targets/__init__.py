@@ -14,8 +14,9 @@ from .multiple_choice import MultipleChoice
 from .number import NumberTarget
 from .rating import RatingTarget
 from .single_choice import SingleChoice
+from .spans import SpanTarget
 
-KINDS: tuple[type[Target], ...] = (SingleChoice, MultipleChoice, NumberTarget, RatingTarget)
+KINDS: tuple[type[Target], ...] = (SingleChoice, MultipleChoice, NumberTarget, RatingTarget, SpanTarget)
 
 __all__ = ["KINDS", "Target", "TargetProblem", "UnreadableAnswer", "answer_key", "kind_of", "make_target"]
 

@@ -125,6 +125,11 @@ class Target:
         """The answer an annotation result gives; raises UnreadableAnswer with the reason."""
         raise NotImplementedError
 
+    def check_answer(self, answer: Any, row: list[Any]) -> Any:
+        """The answer checked against its task's features (`read_row`), as stored; raises
+        UnreadableAnswer when they contradict each other (spans outside the text, say)."""
+        return answer
+
     def result(self, answer: Any) -> list[dict[str, Any]]:
         """An answer as an annotation result (what `answer` reads back)."""
         raise NotImplementedError
@@ -151,6 +156,15 @@ class Target:
     def outputs(self, model: Any, X: Any) -> np.ndarray:
         """The fitted model's outputs for a batch of rows, in this kind's layout."""
         raise NotImplementedError
+
+    def stack(self, outputs: list[np.ndarray | None]) -> np.ndarray:
+        """Rows of outputs (None for a row that could not be predicted) as one batch."""
+        shape = next((np.shape(o) for o in outputs if o is not None), (1,))
+        return np.stack([np.full(shape, np.nan) if o is None else o for o in outputs])
+
+    def failed(self, outputs: np.ndarray) -> np.ndarray:
+        """Which rows of a batch could not be predicted."""
+        return np.isnan(outputs).reshape(len(outputs), -1).any(axis=1)
 
     def trained_labels(self, model: Any) -> list[str]:
         """The labels a fitted model predicts, for its version record (none for a number)."""

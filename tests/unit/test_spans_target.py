@@ -1,0 +1,95 @@
+"""The span kind (`<Labels>` on `<Text>`): reading Label Studio's `labels` regions into answers,
+checking them against the task text, entity-level metrics, and regions written back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from backend.labelconfig import parse_label_config
+from backend.targets import UnreadableAnswer, kind_of, make_target
+
+CONFIG = parse_label_config("""<View>
+  <Labels name="ner" toName="text"><Label value="PER"/><Label value="LOC"/></Labels>
+  <Text name="text" value="$text"/>
+  <Labels name="on_image" toName="img"><Label value="X"/></Labels><Image name="img" value="$image"/>
+</View>""")
+TARGET = make_target(CONFIG.controls["ner"])
+TEXT = "Zoë Kim flew to São Paulo.\r\nThen Łódź."
+
+
+def region(start, end, label, text=None, name="ner"):
+    value = {"start": start, "end": end, "labels": [label]}
+    if text is not None:
+        value["text"] = text
+    return {"from_name": name, "to_name": "text", "type": "labels", "value": value}
+
+
+def test_labels_on_text_are_spans_and_on_an_image_are_refused():
+    assert kind_of(CONFIG.controls["ner"]).kind == "spans"
+    problems = kind_of(CONFIG.controls["on_image"]).problems(CONFIG.controls["on_image"], CONFIG)
+    assert [p.code for p in problems] == ["unsupported-object"]
+
+
+def test_every_region_is_read_sorted_and_overlaps_keep_the_first_then_longest():
+    result = [region(16, 25, "LOC", "São Paulo"), region(0, 7, "PER", "Zoë Kim"), region(0, 3, "LOC"),
+              region(20, 25, "LOC"), {"from_name": "other", "value": {}}]
+    assert TARGET.answer(result) == [[0, 7, "PER", "Zoë Kim"], [16, 25, "LOC", "São Paulo"]]
+    assert TARGET.answer([]) == []  # a text without entities is an answer
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (region(5, 5, "PER"), "bad-offsets"), (region(-1, 3, "PER"), "bad-offsets"),
+    (region(True, 3, "PER"), "bad-offsets"), (region(0, 3, "ORG"), "unknown-label"),
+    ({"from_name": "ner", "value": {"start": 0, "end": 3, "labels": []}}, "no-answer"),
+    ({"from_name": "ner", "value": "x"}, "no-answer"),
+])
+def test_a_bad_region_makes_the_annotation_unusable_with_its_reason(bad, reason):
+    with pytest.raises(UnreadableAnswer) as caught:
+        TARGET.answer([region(0, 7, "PER"), bad])
+    assert caught.value.reason == reason
+
+
+def test_offsets_are_code_points_and_a_shifted_span_is_moved_to_its_text():
+    assert TEXT[16:25] == "São Paulo" and TEXT[33:37] == "Łódź"
+    exact = TARGET.check_answer([[33, 37, "LOC", "Łódź"]], [TEXT])
+    assert exact == [[33, 37, "LOC", "Łódź"]]
+    # offsets counted without the \r (a normalised line break): found again one character on
+    assert TARGET.check_answer([[32, 36, "LOC", "Łódź"]], [TEXT]) == [[33, 37, "LOC", "Łódź"]]
+    with pytest.raises(UnreadableAnswer):
+        TARGET.check_answer([[0, 7, "PER", "Nobody"]], [TEXT])
+    with pytest.raises(UnreadableAnswer):
+        TARGET.check_answer([[30, 99, "PER", None]], [TEXT])
+
+
+def test_entity_metrics_need_exact_span_and_label():
+    answers = [[[0, 7, "PER", "Zoë Kim"], [16, 25, "LOC", "São Paulo"]], []]
+    outputs = np.empty(2, dtype=object)
+    outputs[0] = ([(0, 7, "PER", "Zoë Kim", 0.9), (16, 24, "LOC", "São Paul", 0.5)], 0.5)
+    outputs[1] = ([(0, 4, "LOC", "Then", 0.6)], 0.6)
+    scores = TARGET.scores(answers, outputs)
+    assert scores["precision_micro"] == pytest.approx(1 / 3, abs=1e-4)
+    assert scores["recall_micro"] == 0.5
+    assert scores["f1_micro"] == pytest.approx(0.4)
+    assert scores["f1_macro"] == 0.5  # PER: 1 of 1 found, none wrong (F1 1); LOC: F1 0
+
+
+def test_regions_and_scores_in_label_studio_form():
+    output = ([(0, 7, "PER", "Zoë Kim", 0.91234567)], 0.42)
+    outputs = np.empty(1, dtype=object)
+    outputs[0] = output
+    assert TARGET.confidence(outputs, "least_confidence").tolist() == [0.42]
+    assert TARGET.regions(output) == [{"from_name": "ner", "to_name": "text", "type": "labels", "id": "ner-0-7",
+                                       "value": {"start": 0, "end": 7, "labels": ["PER"], "text": "Zoë Kim"},
+                                       "score": 0.912346}]
+    assert TARGET.answer(TARGET.result([[0, 7, "PER", "Zoë Kim"]])) == [[0, 7, "PER", "Zoë Kim"]]
+    assert TARGET.failed(TARGET.stack([output, None])).tolist() == [False, True]
+
+
+def test_readiness_and_gaps_count_entities_per_label():
+    from backend.targets import answer_key
+
+    counts = {answer_key([[0, 7, "PER", "Zoë Kim"]]): 3, answer_key([]): 2}
+    assert TARGET.readiness(counts, 0) is None
+    assert "LOC" in TARGET.readiness(counts, 1)
+    assert TARGET.gaps(counts) == ["no entity annotated yet for: LOC"]
+    assert TARGET.readiness({answer_key([]): 5}, 0) == "need at least one annotated entity"
