@@ -4,9 +4,10 @@ Not part of pytest, and self-contained (it needs only `requests`). It works for 
 that holds `labeling_config.xml`, `tasks.json` (Label Studio import format; some tasks carry
 `annotations`) and `heldout_labels.json` (the true answer of every task, in the same order: a
 label for single choice, a list of labels for multiple choice, a number for <Number>, an int for
-<Rating>). The target control is the annotations' `from_name`; its tag in the labeling config
-(<Choices choice="single"> or "multiple", <Number>, <Rating>) sets how predictions are checked
-and scored.
+<Rating>, a list of `[start, end, label, text]` entities for <Labels>). The target control is the
+annotations' `from_name`; its tag in the labeling config (<Choices choice="single"> or
+"multiple", <Number>, <Rating>, <Labels> on a <Text>) sets how predictions are checked and
+scored.
 
 1. Render the sample and start its backend on 127.0.0.1 with its state in the render folder
    (each sample on its own port):
@@ -37,26 +38,39 @@ What it does: creates a project with the sample's labeling config and imports th
 without their annotations, except one task kept back for step 8. It adds the backend (Connected,
 automatic webhook), sends a test request, and runs Retrieve Predictions (one prediction per task
 with the /setup version, none added on a second run). It then creates annotations through the API
-for the first `--annotate` imported tasks that carry annotations in tasks.json (using their
-result), so the automatic webhook delivers them, and starts training. After training: a new
-version, new-version predictions for every task with no duplicate (task, version) pairs, each a
-valid answer for the target, and the held-out score of those predictions on the tasks it did not
-annotate (true answers from heldout_labels.json), which must beat a constant baseline by
+for the first `--annotate` imported tasks that carry annotations in tasks.json (using their result,
+an empty one too: no entity), so the automatic webhook delivers them, and starts training. After
+training: a new version, new-version predictions for every task with no duplicate (task, version)
+pairs, each a valid answer for the target, and the held-out score of those predictions on the tasks
+it did not annotate (true answers from heldout_labels.json), which must beat a baseline by
 `--margin`:
 
     single choice    accuracy >= majority-class rate + margin
     multiple choice  mean Jaccard (two empty sets count 1) >= that of the best constant label set
                      (the best of the distinct true sets and the empty set) + margin
     number, rating   MAE <= (1 - margin) * MAE of the median of the annotated answers
+    spans (Labels)   entity-level micro F1 (an entity counts when its start, end and label all
+                     equal a true one's) >= that of a gazetteer + margin; precision and recall
+                     are printed too. The gazetteer is the annotated entities' texts, each with
+                     its most frequent annotated label (ties: the config's order), found again
+                     in the held-out texts as whole words (not inside a longer word), longest
+                     first, skipping a match that overlaps one already taken.
 
 A valid answer is: single choice, a region naming a label; multiple choice, an empty result or
 one region whose choices are labels of the config; number, one region with a finite int/float
 (values outside the tag's min/max are noted, not failed); rating, one region with an int in
-1..maxRating.
+1..maxRating; spans, 0..n `labels` regions of the target (an empty result: no entity), each
+with int offsets 0 <= start < end <= len(task text), `text` equal to task_text[start:end]
+(offsets are Python str indexes, code points; `\\r\\n` counts as two) and exactly one label of the
+config, no two regions overlapping. For spans, step 6 also re-reads from Label Studio's API a
+few predicted tasks whose text holds non-ASCII characters or `\\r\\n` before a predicted entity's
+end: each stored region's text must be LS's task text at the stored offsets.
 
 Finally another Start Training, the labeling stream, opening an unpredicted task, whether LS
-validates predictions (it should answer 400 to a result with an unknown label, or with a
-non-numeric number or rating), and (with --ls-log) LS's log.
+validates predictions (a result with an unknown label, a non-numeric number or rating, or for
+spans a region with an unknown label, must get 400, while the same result with a valid value
+gets 201; LS 1.23.2 does not check a region's offsets or text, so the script's own spans check
+is what guards them), and (with --ls-log) LS's log.
 
 With --autolabel (and --spec), it then runs the backend's `autolabel --threshold` command twice
 on the project: no duplicate prediction, annotations from the model linked to their predictions,
@@ -183,11 +197,12 @@ def predicted_label(result: Any, target: str, rtype: str) -> tuple[str, ...] | N
 class Control:
     """The target control, as the labeling config declares it."""
 
-    kind: str  # "single", "multiple", "number" or "rating"
+    kind: str  # "single", "multiple", "number", "rating" or "spans"
     name: str
     to_name: str
     rtype: str  # the region type: the tag, lower-cased
-    labels: tuple[str, ...] = ()  # <Choice> values (their alias when set)
+    labels: tuple[str, ...] = ()  # <Choice> or <Label> values (their alias when set)
+    field: str = ""  # spans: the task data key the <Text value="$field"> shows
     low: float | None = None  # <Number min>
     high: float | None = None  # <Number max>
     max_rating: int = 5  # <Rating maxRating>, Label Studio's default 5
@@ -206,19 +221,29 @@ def read_control(config: str, name: str, to_name: str, rtype: str) -> Control:
     tag = next((el for el in root.iter() if el.get("name") == name and el.get("toName") is not None), None)
     if tag is None:
         raise SystemExit(f"labeling config: no control tag named {name!r} (the annotations' from_name)")
+    field = ""
     if tag.tag == "Choices":
         kind = "multiple" if tag.get("choice") == "multiple" else "single"
     elif tag.tag in ("Number", "Rating"):
         kind = tag.tag.lower()
+    elif tag.tag == "Labels":
+        kind = "spans"
+        shown = next((el for el in root.iter() if el.get("name") == to_name and el.get("toName") is None),
+                     None)
+        if shown is None or shown.tag != "Text" or not (shown.get("value") or "").startswith("$"):
+            raise SystemExit(f"labeling config: <Labels name={name!r}> must label a <Text value=\"$field\"> "
+                             f"named {to_name!r}")
+        field = shown.get("value", "")[1:]
     else:
-        raise SystemExit(f"labeling config: target <{tag.tag} name={name!r}> is not Choices, Number "
-                         "or Rating")
+        raise SystemExit(f"labeling config: target <{tag.tag} name={name!r}> is not Choices, Number, "
+                         "Rating or Labels")
     if rtype != tag.tag.lower():
         raise SystemExit(f"annotations' region type {rtype!r} does not match the target's tag <{tag.tag}>")
+    options = tag.iter("Label" if kind == "spans" else "Choice")
     return Control(kind=kind, name=name, to_name=to_name, rtype=rtype,
-                   labels=tuple(c.get("alias") or c.get("value") or "" for c in tag.iter("Choice")),
+                   labels=tuple(c.get("alias") or c.get("value") or "" for c in options),
                    low=optional_float(tag.get("min")), high=optional_float(tag.get("max")),
-                   max_rating=int(tag.get("maxRating") or 5))
+                   max_rating=int(tag.get("maxRating") or 5), field=field)
 
 
 def is_number(value: Any) -> bool:
@@ -244,11 +269,41 @@ def label_set(value: Any) -> frozenset[str]:
     return frozenset(str(v) for v in (value if isinstance(value, list) else [value]))
 
 
+Entity = tuple  # (start, end, label, text) of a span; scored on (start, end, label)
+
+
+def entities(result: Any, control: Control) -> frozenset[Entity]:
+    """The entities of a result's regions for the target: (start, end, first label, text), any
+    of them None when the region does not hold one that could be valid."""
+    found = set()
+    for region in result if isinstance(result, list) else []:
+        if not isinstance(region, dict) or region.get("from_name") != control.name:
+            continue
+        value = region.get("value") if isinstance(region.get("value"), dict) else {}
+        start, end, labels, text = (value.get(key) for key in ("start", "end", "labels", "text"))
+        label = labels[0] if isinstance(labels, list) and labels and isinstance(labels[0], str) else None
+        found.add((start if is_offset(start) else None, end if is_offset(end) else None, label,
+                   text if isinstance(text, str) else None))
+    return frozenset(found)
+
+
+def is_offset(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def task_text(data: dict[str, Any], control: Control) -> str:
+    """The text a spans target labels: the task data's <Text> field."""
+    text = data.get(control.field)
+    return text if isinstance(text, str) else ""
+
+
 def answer(result: Any, control: Control) -> Any:
     """A result's answer in comparable form: label_key (single choice), a frozenset of labels
-    (multiple choice; an empty result is the empty set), or the number (None when it is not
-    one a prediction may hold)."""
+    (multiple choice; an empty result is the empty set), the number (None when it is not one a
+    prediction may hold), or a frozenset of entities (spans; an empty result is the empty set)."""
     value = target_value(result, control)
+    if control.kind == "spans":
+        return entities(result, control)
     if control.kind == "single":
         return predicted_label(result, control.name, control.rtype)
     if control.kind == "multiple":
@@ -264,6 +319,8 @@ def true_answer(label: Any, control: Control) -> Any:
         return label_key(label)
     if control.kind == "multiple":
         return label_set(label)
+    if control.kind == "spans":
+        return frozenset((start, end, name, text) for start, end, name, text in label)
     return label
 
 
@@ -279,8 +336,40 @@ def only_region(result: Any, control: Control) -> tuple[dict[str, Any], str | No
     return (value, None) if isinstance(value, dict) else ({}, f"value {value!r} is not an object")
 
 
-def problem(result: Any, control: Control) -> str | None:
-    """Why a prediction's result is not a valid answer for the target (None: it is)."""
+def span_problem(result: Any, control: Control, text: str) -> str | None:
+    """Why a result is not a valid set of spans on `text` (None: it is): each region the target's,
+    with int offsets 0 <= start < end <= len(text), `text` = text[start:end] (code points), one
+    label of the config; no two regions overlapping. An empty result is valid (no entity)."""
+    if not isinstance(result, list):
+        return f"result {type(result).__name__} is not a list"
+    spans = []
+    for i, region in enumerate(result):
+        region = region if isinstance(region, dict) else {}
+        names = (region.get("from_name"), region.get("to_name"), region.get("type"))
+        if names != (control.name, control.to_name, control.rtype):
+            return f"region {i} is not the target's: {result[i]}"
+        value = region.get("value")
+        if not isinstance(value, dict):
+            return f"region {i}: value {value!r} is not an object"
+        start, end, labels = value.get("start"), value.get("end"), value.get("labels")
+        if not (is_offset(start) and is_offset(end) and 0 <= start < end <= len(text)):
+            return f"region {i}: start={start!r} end={end!r}, not 0 <= start < end <= {len(text)}"
+        if value.get("text") != text[start:end]:
+            return (f"region {i}: text {value.get('text')!r} is not the task's {text[start:end]!r} "
+                    f"at {start}:{end}")
+        if not (isinstance(labels, list) and len(labels) == 1 and labels[0] in control.labels):
+            return f"region {i}: labels {labels!r} is not one label of the config"
+        spans.append((start, end))
+    spans.sort()
+    overlap = next(((a, b) for a, b in zip(spans, spans[1:]) if b[0] < a[1]), None)
+    return f"regions overlap: {overlap[0]} and {overlap[1]}" if overlap else None
+
+
+def problem(result: Any, control: Control, data: dict[str, Any]) -> str | None:
+    """Why a prediction's result for a task (its `data`) is not a valid answer for the target
+    (None: it is)."""
+    if control.kind == "spans":
+        return span_problem(result, control, task_text(data, control))
     if control.kind == "single":
         return None if predicted_label(result, control.name, control.rtype) else "names no label"
     if control.kind == "multiple" and result == []:
@@ -304,11 +393,26 @@ VALID_WHAT = {
     "multiple": "is empty or one region of the config's labels",
     "number": "is one region with a finite number",
     "rating": "is one region with an int rating in 1..maxRating",
+    "spans": "is 0..n non-overlapping regions, each one label with offsets selecting its text",
 }
 
-# A value for the target that Label Studio rejects (400) when it validates predictions.
-BAD_VALUE = {"single": ["NoSuchLabel"], "multiple": ["NoSuchLabel"], "number": "not a number",
-             "rating": "not a rating"}
+
+def probe_value(control: Control, data: dict[str, Any], valid: bool) -> dict[str, Any]:
+    """A region value for the target on a task (its `data`): one Label Studio accepts (valid) or
+    one it rejects with 400 when it validates predictions (an unknown label, a number or rating
+    that is not one)."""
+    label = control.labels[0] if valid and control.labels else "NoSuchLabel"
+    if control.kind == "spans":
+        text = task_text(data, control)
+        end = text.find(" ") if text.find(" ") > 0 else len(text)
+        return {"start": 0, "end": end, "text": text[:end], "labels": [label]}
+    if control.kind == "number":
+        number = min(max(0.0, control.low if control.low is not None else 0.0),
+                     control.high if control.high is not None else math.inf)
+        return {"number": number if valid else "not a number"}
+    if control.kind == "rating":
+        return {"rating": 1 if valid else "not a rating"}
+    return {control.rtype: [label]}
 
 
 def show_set(labels: frozenset[str]) -> str:
@@ -330,8 +434,19 @@ def stats(values: list[Any]) -> str:
     return f"mean {statistics.fmean(numbers):.4g} min {min(numbers):.4g} max {max(numbers):.4g}{missing}"
 
 
+def entity_counts(values: list[frozenset[Entity]], control: Control) -> dict[str, int]:
+    """How many entities have each label (the config's first, then any other), and how many
+    answers have none."""
+    counts = Counter(str(entity[2]) for found in values for entity in found)
+    order = list(control.labels) + sorted(set(counts) - set(control.labels))
+    none = sum(1 for found in values if not found)
+    return {label: counts[label] for label in order} | {"(no entity)": none}
+
+
 def summary(values: list[Any], control: Control) -> str:
     """A short description of a list of answers: counts of labels, or mean/min/max."""
+    if control.kind == "spans":
+        return str(entity_counts(values, control))
     if control.kind == "single":
         return str(dict(Counter(show(v) for v in values)))
     if control.kind == "multiple":
@@ -375,12 +490,53 @@ def r_squared(predicted: list[float], truth: list[float]) -> float:
     return 1 - ss_res / ss_tot if ss_tot else math.nan
 
 
+def entity_scores(predicted: list[frozenset[Entity]], truth: list[frozenset[Entity]],
+                  label: str | None = None) -> tuple[float, float, float]:
+    """Entity-level micro (precision, recall, F1) over all texts: a predicted entity is a hit when
+    its start, end and label equal a true one's (only the entities with `label`, when given)."""
+    def keys(found: frozenset[Entity]) -> set[tuple[Any, Any, Any]]:
+        return {entity[:3] for entity in found if label is None or entity[2] == label}
+
+    hits = sum(len(keys(p) & keys(t)) for p, t in zip(predicted, truth))
+    guessed, true = sum(len(keys(p)) for p in predicted), sum(len(keys(t)) for t in truth)
+    precision, recall = hits / guessed if guessed else 0.0, hits / true if true else 0.0
+    return precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def gazetteer(annotated: list[frozenset[Entity]], control: Control) -> dict[str, str]:
+    """Each annotated entity's text -> the label it has most often (ties: the config's order)."""
+    seen: dict[str, Counter[str]] = {}
+    for found in annotated:
+        for _, _, label, text in found:
+            if text and label:
+                seen.setdefault(text, Counter())[label] += 1
+    rank = {label: i for i, label in enumerate(control.labels)}
+    return {text: min(counts, key=lambda x: (-counts[x], rank.get(x, len(rank)), x))
+            for text, counts in seen.items()}
+
+
+def gazetteer_entities(text: str, names: dict[str, str]) -> frozenset[Entity]:
+    """The gazetteer's names found in `text` as whole words (no letter or digit just before or
+    after), longest name first, skipping a match that overlaps one already taken."""
+    taken: list[Entity] = []
+    for name in sorted(names, key=lambda x: (-len(x), x)):
+        at = text.find(name)
+        while at != -1:
+            end = at + len(name)
+            whole = (at == 0 or not text[at - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
+            if whole and all(end <= start or at >= stop for start, stop, *_ in taken):
+                taken.append((at, end, names[name], name))
+            at = text.find(name, at + 1)
+    return frozenset(taken)
+
+
 # Held-out scoring, one function per kind: (check, predicted, truth, annotated answers, control,
-# margin), the lists in answer()'s form; each prints its numbers and makes one pass/fail check.
+# margin, the held-out tasks' data), the lists in answer()'s form; each prints its numbers and
+# makes one pass/fail check.
 
 
 def evaluate_single(check: Check, predicted: list[Any], truth: list[Any], annotated: list[Any],
-                    control: Control, margin: float) -> None:
+                    control: Control, margin: float, data: list[dict[str, Any]]) -> None:
     right = sum(1 for p, t in zip(predicted, truth) if p == t)
     accuracy = right / len(truth) if truth else 0.0
     counts = Counter(truth)
@@ -394,7 +550,8 @@ def evaluate_single(check: Check, predicted: list[Any], truth: list[Any], annota
 
 
 def evaluate_multiple(check: Check, predicted: list[frozenset[str]], truth: list[frozenset[str]],
-                      annotated: list[Any], control: Control, margin: float) -> None:
+                      annotated: list[Any], control: Control, margin: float,
+                      data: list[dict[str, Any]]) -> None:
     score = mean_jaccard(predicted, truth)
     baseline_set, baseline = best_constant_set(truth)
     exact = sum(1 for p, t in zip(predicted, truth) if p == t)
@@ -409,7 +566,7 @@ def evaluate_multiple(check: Check, predicted: list[frozenset[str]], truth: list
 
 
 def evaluate_number(check: Check, predicted: list[Any], truth: list[Any], annotated: list[Any],
-                    control: Control, margin: float) -> None:
+                    control: Control, margin: float, data: list[dict[str, Any]]) -> None:
     """MAE against predicting the median of the annotated answers (number and rating)."""
     pairs = [(p, t) for p, t in zip(predicted, truth) if is_number(p)]
     scored, true_scored = [p for p, _ in pairs], [t for _, t in pairs]
@@ -425,11 +582,33 @@ def evaluate_number(check: Check, predicted: list[Any], truth: list[Any], annota
           f"{baseline:.4g} of the annotated answers' median {median:.4g}")
 
 
+def evaluate_spans(check: Check, predicted: list[frozenset[Entity]], truth: list[frozenset[Entity]],
+                   annotated: list[frozenset[Entity]], control: Control, margin: float,
+                   data: list[dict[str, Any]]) -> None:
+    """Entity-level micro F1 against a gazetteer of the annotated entities' texts."""
+    names = gazetteer(annotated, control)
+    found = [gazetteer_entities(task_text(d, control), names) for d in data]
+    precision, recall, f1 = entity_scores(predicted, truth)
+    base_precision, base_recall, baseline = entity_scores(found, truth)
+    predicted_counts, true_counts = entity_counts(predicted, control), entity_counts(truth, control)
+    check.info("held-out entities per label, predicted/true: " + ", ".join(
+        f"{label} {predicted_counts.get(label, 0)}/{true_counts.get(label, 0)}"
+        for label in predicted_counts | true_counts))
+    check.info("held-out F1 per label: " + ", ".join(
+        f"{label} {entity_scores(predicted, truth, label)[2]:.3f}" for label in control.labels))
+    check.info(f"model: precision {precision:.3f} recall {recall:.3f} F1 {f1:.3f}; gazetteer of {len(names)} "
+               f"annotated names: precision {base_precision:.3f} recall {base_recall:.3f} F1 {baseline:.3f}")
+    check(bool(truth) and f1 >= baseline + margin,
+          f"held-out entity micro F1 {f1:.3f} ({len(truth)} tasks, {sum(map(len, truth))} entities) beats "
+          f"the gazetteer's {baseline:.3f} by >= {margin}")
+
+
 EVALUATE: dict[str, Callable[..., None]] = {
     "single": evaluate_single,
     "multiple": evaluate_multiple,
     "number": evaluate_number,
     "rating": evaluate_number,  # the same metric and baseline; valid ratings are checked in step 6
+    "spans": evaluate_spans,
 }
 
 
@@ -455,6 +634,39 @@ def retrieve_predictions(ls: Client, project_id: int) -> Any:
         f"/api/dm/actions?id=retrieve_tasks_predictions&project={project_id}",
         json={"selectedItems": {"all": True, "excluded": []}},
     )
+
+
+def spans_offsets_in_ls(check: Check, ls: Client, control: Control, new: list[dict[str, Any]],
+                        data_of: dict[int, dict[str, Any]], few: int = 4) -> None:
+    """Spans: for a few tasks whose newest prediction (`new`) has an entity ending after a `\\r\\n`
+    or a non-ASCII character of the text, read the task and its predictions back from Label
+    Studio's API; every stored region of that version must select its own text from LS's task
+    text (the task's `predictions` and GET /api/predictions?task=ID both)."""
+    def after(p: dict[str, Any], test: Callable[[str], bool]) -> bool:
+        text = task_text(data_of[p["task"]], control)
+        return any(is_offset(end) and test(text[:end]) for _, end, _, _ in entities(p["result"], control))
+
+    crlf = [p for p in new if after(p, lambda before: "\r\n" in before)][:few]
+    accented = [p for p in new if p not in crlf and after(p, lambda before: not before.isascii())][:few]
+    check.info(f"re-reading from LS {len(crlf)} predicted tasks with an entity after a \\r\\n and "
+               f"{len(accented)} after a non-ASCII character")
+    wrong, regions = [], 0
+    for p in crlf + accented:
+        task = ls.call("GET", f"/api/tasks/{p['task']}")
+        text = task_text(task.get("data") or {}, control)
+        stored = [q for q in task.get("predictions") or [] if q.get("model_version") == p["model_version"]]
+        stored += [q for q in ls.call("GET", f"/api/predictions?task={p['task']}")
+                   if q.get("model_version") == p["model_version"]]
+        if len(stored) != 2:
+            wrong.append((p["task"], f"{len(stored)} predictions of {p['model_version']} in the two answers"))
+        for q in stored:
+            for start, end, label, said in entities(q.get("result"), control):
+                regions += 1
+                if not (is_offset(start) and is_offset(end) and said == text[start:end]):
+                    wrong.append((p["task"], start, end, label, said, text[start or 0:end or 0]))
+    check(bool(crlf or accented) and not wrong,
+          "each region's text is LS's task text at its offsets (tasks with \\r\\n or non-ASCII)",
+          f"{regions} regions checked; wrong: {wrong[:5]}" if wrong else f"{regions} regions checked")
 
 
 def autolabel_step(check: Any, ls: Client, args: argparse.Namespace, pid: int, task_ids: list[int]) -> None:
@@ -508,9 +720,9 @@ def main() -> int:
     parser.add_argument("--annotate", type=int, default=40,
                         help="tasks to annotate, from those that carry annotations in tasks.json")
     parser.add_argument("--margin", type=float, default=0.10,
-                        help="held-out accuracy (single choice) or mean Jaccard (multiple choice) must beat "
-                             "the baseline by this much; for number and rating, the MAE must be at most "
-                             "(1 - margin) x the baseline's")
+                        help="held-out accuracy (single choice), mean Jaccard (multiple choice) or entity "
+                             "micro F1 (spans) must beat the baseline by this much; for number and rating, "
+                             "the MAE must be at most (1 - margin) x the baseline's")
     parser.add_argument("--train-timeout", type=float, default=60.0)
     parser.add_argument("--basic-auth", metavar="USER:PASS",
                         help="the backend's BASIC_AUTH_USER:BASIC_AUTH_PASS; given to LS with the backend")
@@ -558,7 +770,7 @@ def main() -> int:
     fresh_index = plain[-1] if plain else total - 1
     indexes = [i for i in range(total) if i != fresh_index]
     n = len(indexes)
-    to_annotate = [i for i in indexes if sample.annotation_result(i)][: args.annotate]
+    to_annotate = [i for i in indexes if sample.annotation_result(i) is not None][: args.annotate]
 
     check.step(f"sample {sample.folder.name}: {len(sample.tasks)} tasks, target {target!r} -> {to_name!r} "
                f"({rtype}, {control.kind}); importing {n}, annotating {len(to_annotate)}, "
@@ -705,10 +917,12 @@ def main() -> int:
               f"{len(before)} -> {len(after)} ({len(uploaded)} uploaded by the backend)")
         check(all(isinstance(p.get("score"), (int, float)) and 0 <= p["score"] <= 1 for p in new),
               "new scores in [0, 1]", Counter(type(p.get("score")).__name__ for p in new))
-        invalid = {p["task"]: why for p in new if (why := problem(p["result"], control))}
+        invalid = {p["task"]: why for p in new if (why := problem(p["result"], control, data_of[p["task"]]))}
         example = next(iter(invalid.items()), None)
         check(not invalid, f"every new prediction {VALID_WHAT[control.kind]}",
               f"{len(invalid)}, e.g. task {example[0]}: {example[1]}" if example else 0)
+        if control.kind == "spans":
+            spans_offsets_in_ls(check, ls, control, new, data_of)
         if control.kind == "number":
             outside = out_of_range([answer(p["result"], control) for p in new], control)
             check.info(f"{len(outside)} new predictions outside the tag's min/max "
@@ -724,7 +938,7 @@ def main() -> int:
         newest = {p["task"]: p for p in new}
         EVALUATE[control.kind](check, [answer(newest[t]["result"], control) for t in unannotated],
                                [true_answer(sample.labels[index_of[t]], control) for t in unannotated],
-                               given, control, args.margin)
+                               given, control, args.margin, [data_of[t] for t in unannotated])
         retrieve_predictions(ls, pid)
         check(len(project_predictions(ls, pid, task_ids)) == len(after), "retrieving again adds nothing")
 
@@ -777,16 +991,21 @@ def main() -> int:
             check(len(ls.call("GET", f"/api/predictions?task={fresh_id}")) == 1, "opening it again adds nothing")
         else:
             check.info(f"task open does not predict with these project settings ({len(opened)} predictions)")
-        # Is LS validating predictions (fflag_feat_utc_210_prediction_validation_15082025)?
+        # Is LS validating predictions (fflag_feat_utc_210_prediction_validation_15082025)? The same
+        # region with a valid value, then with an invalid one (an unknown label, not a number).
         log_probe = Path(args.ls_log).stat().st_size if args.ls_log else 0
-        probe = ls.session.post(ls.base + "/api/predictions", timeout=30, json={
-            "task": task_ids[0], "model_version": "probe", "score": 0.5,
-            "result": [{"from_name": target, "to_name": to_name, "type": rtype,
-                        "value": {rtype: BAD_VALUE[control.kind]}}]})
-        if probe.status_code < 300:
-            ls.call("DELETE", f"/api/predictions/{probe.json()['id']}", expect=(200, 204))
-        check.info(f"LS prediction validation is {'ON' if probe.status_code == 400 else 'OFF'} (a bad "
-                   f"{rtype} {BAD_VALUE[control.kind]!r} gets {probe.status_code}: {probe.text[:160]})")
+        answers = {}
+        for valid in (True, False):
+            value = probe_value(control, data_of[task_ids[0]], valid)
+            probe = ls.session.post(ls.base + "/api/predictions", timeout=30, json={
+                "task": task_ids[0], "model_version": "probe", "score": 0.5,
+                "result": [{"from_name": target, "to_name": to_name, "type": rtype, "value": value}]})
+            if probe.status_code < 300:
+                ls.call("DELETE", f"/api/predictions/{probe.json()['id']}", expect=(200, 204))
+            answers[valid] = f"{value} gets {probe.status_code}: {probe.text[:160]}"
+            check(probe.status_code == (201 if valid else 400),
+                  f"LS validates predictions: a {'valid' if valid else 'bad'} {rtype} region gets "
+                  f"{201 if valid else 400}", answers[valid])
         ml = ls.call("GET", f"/api/ml/{ml_id}")
         check(ml["state"] == CONNECTED, "backend still Connected at the end", f"state={ml['state']} error={ml.get('error_message')!r}")
         listed = backend.call("GET", "/versions")
