@@ -1,13 +1,20 @@
-"""Semantic checks of a schema-valid spec, against the labeling config and scikit-learn.
+"""Semantic checks of a spec, against the labeling config and scikit-learn.
 
-Each check is a function registered under a stable code prefix; all run, and all their
-problems are reported together.
+Each check is a function registered with `@check`; all run, and all their problems are
+reported together. They also run on a spec with schema errors, so that one run reports
+everything, but a check reads only what the schema accepted: it declares the spec paths it
+needs (`@check(needs=...)`), and is skipped when one is invalid, and it asks `ctx.valid` (or
+`ctx.features`) before it reads a part of its own, such as one feature entry, so a bad entry
+hides no other entry's problems. A check never catches its own exceptions: reading data the
+schema rejected is avoided by design, and any exception left is a bug that `mlgen` reports as
+one (exit status 3), never a silently shorter list of problems.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,19 +28,38 @@ from .runtime import runtime_module
 
 @dataclass
 class Context:
-    """What the checks share: the spec, and what earlier checks found out."""
+    """What the checks share: the spec, where the schema rejected it, and what earlier checks
+    found out."""
 
     loaded: LoadedSpec
+    invalid: frozenset[JsonPath] = frozenset()  # where schema errors lie (validate.invalid_paths)
     problems: list[Problem] = field(default_factory=list)
     config: Any = None  # the parsed labeling config
     xml_file: Path | None = None  # where it came from, when not inline
     target: Any = None  # its target (a targets.Target of the kind that predicts the control tag)
-    estimator_type: str = "classifier"  # what model.class must be, as the target's kind says
+    estimator_type: str | None = None  # what model.class must be, as the target's kind says (None: unknown)
     estimator: type | None = None
 
     @property
     def spec(self) -> dict[str, Any]:
         return self.loaded.data
+
+    def valid(self, *path: str | int) -> bool:
+        """Whether the schema accepts the spec at `path`: no schema error lies at it, inside it,
+        or at a node that holds it (so every mapping on the way is a mapping). A key the schema
+        requires and the spec lacks is invalid; an optional key it lacks is valid (read it with
+        .get and its default)."""
+        return not any(_overlap(path, bad) for bad in self.invalid)
+
+    def features(self, *keys: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(index, entry) of each feature whose `keys` are all valid: a check reads the
+        features it can, so one bad entry does not hide the problems of the others."""
+        entries = self.spec.get("features")
+        if not isinstance(entries, list):  # absent or not a list: the schema says so
+            return
+        for i, feature in enumerate(entries):
+            if isinstance(feature, dict) and all(self.valid("features", i, key) for key in keys):
+                yield i, feature
 
     def report(self, path: JsonPath, code: str, message: str, hint: str | None = None,
                severity: str = "error", at_key: bool = False) -> None:
@@ -57,11 +83,27 @@ class Context:
             source = self.loaded.lines[first + line - 1] if first + line - 1 < len(self.loaded.lines) else ""
             indent = len(self.loaded.lines[first]) - len(self.loaded.lines[first].lstrip()) if first < len(self.loaded.lines) else 0
             return first + line, min(indent + column, len(source) + 1)
+        if line > 1:  # YAML folds a quoted or plain scalar's line breaks: the XML's are "\\n" escapes
+            return value.line, value.column
         quote = 1 if value.style in ("'", '"') else 0
-        return value.line + line - 1, (value.column + quote + column - 1) if line == 1 else column
+        return value.line, value.column + quote + column - 1
 
 
-CHECKS: list[Callable[[Context], None]] = []
+CheckFunction = Callable[[Context], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check and the spec paths it reads whole."""
+
+    fn: CheckFunction
+    needs: tuple[JsonPath, ...]  # each must be schema-valid for the check to run
+
+    def can_run(self, ctx: Context) -> bool:
+        return all(ctx.valid(*path) for path in self.needs)
+
+
+CHECKS: list[Check] = []
 PROBA_HINTS = {
     "SGDClassifier": "set params.loss to log_loss (logistic regression) or modified_huber",
     "SVC": "probability=True is deprecated in scikit-learn 1.9; use LogisticRegression, or "
@@ -70,22 +112,37 @@ PROBA_HINTS = {
 }
 
 
-def check(fn: Callable[[Context], None]) -> Callable[[Context], None]:
-    CHECKS.append(fn)
-    return fn
+def check(fn: CheckFunction | None = None, *, needs: tuple[str, ...] = ()) -> Any:
+    """Register a check (`@check`), or one to run only when every spec path in `needs` is
+    schema-valid (`@check(needs=("model.class",))`). A check that reads entries of a list
+    declares nothing for them: it asks ctx.features (or ctx.valid) entry by entry."""
+
+    def register(fn: CheckFunction) -> CheckFunction:
+        CHECKS.append(Check(fn, tuple(tuple(path.split(".")) for path in needs)))
+        return fn
+
+    return register(fn) if fn is not None else register
 
 
-def run_checks(loaded: LoadedSpec, partial: bool = False) -> list[Problem]:
-    """Every check's problems. With `partial` (the spec has schema errors), a check that meets
-    data of the wrong shape is skipped: the schema problems already say what is wrong there."""
-    ctx = Context(loaded)
-    for fn in CHECKS:
-        try:
-            fn(ctx)
-        except (KeyError, TypeError, AttributeError, ValueError, IndexError):
-            if not partial:
-                raise
+def run_checks(loaded: LoadedSpec, invalid: frozenset[JsonPath] | None = None) -> list[Problem]:
+    """Every problem of the checks that can run, given `invalid`, the paths of the spec's
+    schema errors (validate.invalid_paths; found here when not given). An exception in a check
+    is a bug and propagates: the CLI reports it as an internal error."""
+    if invalid is None:
+        from .validate import invalid_paths, schema_errors  # validate imports this module
+
+        invalid = invalid_paths(schema_errors(loaded))
+    ctx = Context(loaded, invalid)
+    for registered in CHECKS:
+        if registered.can_run(ctx):
+            registered.fn(ctx)
     return ctx.problems
+
+
+def _overlap(path: JsonPath, other: JsonPath) -> bool:
+    """Whether one path is the other or lies inside it."""
+    shorter = min(len(path), len(other))
+    return path[:shorter] == other[:shorter]
 
 
 def labeling_config_text(spec: dict[str, Any], spec_path: Path) -> str:
@@ -101,12 +158,12 @@ def labeling_config_file(spec: dict[str, Any], spec_path: Path) -> Path | None:
     return None if value.lstrip().startswith("<") else spec_path.parent / value
 
 
-@check
+@check(needs=("labeling_config",))
 def labeling_config(ctx: Context) -> None:
     labelconfig = runtime_module("labelconfig")
     try:
         xml = labeling_config_text(ctx.spec, ctx.loaded.path)
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
         ctx.report(("labeling_config",), "label-config-missing", f"cannot read the labeling config: {exc}",
                    "give inline XML starting with '<', or a path relative to this spec")
         return
@@ -117,7 +174,7 @@ def labeling_config(ctx: Context) -> None:
         ctx.report_xml(exc.line, exc.column, "label-config-invalid", str(exc))
 
 
-@check
+@check(needs=("target",))
 def target(ctx: Context) -> None:
     if ctx.config is None:
         return
@@ -162,9 +219,10 @@ def unsupported_target(control: Any, kinds: tuple[type, ...]) -> str:
 
 @check
 def feature_fields(ctx: Context) -> None:
+    """Each feature reads a data field the labeling config shows, and no field twice."""
     seen: dict[str, int] = {}
     known = sorted(ctx.config.data_refs) if ctx.config is not None else None
-    for i, feature in enumerate(ctx.spec["features"]):
+    for i, feature in ctx.features("field"):
         name = feature["field"]
         if name in seen:
             ctx.report(("features", i, "field"), "duplicate-feature", f"field '{name}' is already feature {seen[name]}")
@@ -174,6 +232,11 @@ def feature_fields(ctx: Context) -> None:
             close = difflib.get_close_matches(top, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"the config shows: {', '.join('$' + k for k in known) or 'no fields'}"
             ctx.report(("features", i, "field"), "unknown-field", f"the labeling config shows no data field '{top}'", hint)
+
+
+@check
+def ngram_order(ctx: Context) -> None:
+    for i, feature in ctx.features("type", "ngram_range"):
         if feature["type"] == "text":
             low, high = feature.get("ngram_range", [1, 1])
             if low > high:
@@ -181,10 +244,10 @@ def feature_fields(ctx: Context) -> None:
                            f"ngram_range must go from small to large; got [{low}, {high}]")
 
 
-@check
+@check(needs=("model.class",))
 def estimator(ctx: Context) -> None:
     model = ctx.spec["model"]
-    estimator_type = ctx.estimator_type
+    estimator_type = ctx.estimator_type or type_of(model["class"])
     if custom.is_custom(model["class"]):
         custom_estimator(ctx, model)
         return
@@ -198,13 +261,13 @@ def estimator(ctx: Context) -> None:
         ctx.report(("model", "class"), "unsupported-estimator",
                    f"{cls.__name__} needs another estimator ({', '.join(needs)}), which a spec cannot give")
         return
-    params = model.get("params") or {}
+    params, complete = valid_params(ctx, cls)
     for name, code, message, param_hint in param_problems(cls, params):
         path: JsonPath = ("model", "params", name) if name else ("model", "params")
         ctx.report(path, code, message, param_hint, at_key=code == "unknown-param")
-    if any(p.code in ("invalid-param", "unknown-param") for p in ctx.problems):
-        return
-    if estimator_type == "classifier" and not has_predict_proba(cls, params):
+    if not complete or any(p.code in ("invalid-param", "unknown-param") for p in ctx.problems):
+        return  # predict_proba depends on the params, which are not all known to be right
+    if ctx.estimator_type == "classifier" and not has_predict_proba(cls, params):
         hint = PROBA_HINTS.get(cls.__name__, "use LogisticRegression, a naive Bayes model, "
                                              "SGDClassifier with loss: log_loss, or a tree ensemble")
         ctx.report(("model", "class"), "no-predict-proba",
@@ -214,20 +277,48 @@ def estimator(ctx: Context) -> None:
     ctx.estimator = cls
 
 
+def type_of(class_path: str) -> str:
+    """What a class is, when the target's kind is unknown (its config or name is wrong): a
+    classifier or a regressor, so that only a class that is neither is reported (as no classifier)."""
+    if custom.is_custom(class_path) or find_estimator(class_path, "classifier")[0] is not None:
+        return "classifier"
+    return "regressor" if find_estimator(class_path, "regressor")[0] is not None else "classifier"
+
+
+def valid_params(ctx: Context, cls: type) -> tuple[dict[str, Any], bool]:
+    """The model.params to check against the estimator, and whether they are all the spec gives.
+    Those the schema accepts are checked whole; one whose value the schema rejects (and reports)
+    by its name only: when the estimator has no such parameter, it is given as None, which
+    param_problems never tries, since an unknown name is all it then reports. A name that is no
+    string (YAML reads `1:` as a number) is kept as text: no parameter has it."""
+    given = ctx.spec["model"].get("params", {})
+    if not isinstance(given, dict):  # the schema says it must be a mapping
+        return {}, False
+    known = inspect.signature(cls).parameters
+    accepted = {str(name): value for name, value in given.items() if ctx.valid("model", "params", name)}
+    unknown = {str(name): None for name in given if str(name) not in accepted and str(name) not in known}
+    return {**accepted, **unknown}, len(accepted) == len(given)
+
+
 def custom_estimator(ctx: Context, model: dict[str, Any]) -> None:
+    if not ctx.valid("model", "file"):
+        return  # the module to import is not known
     cls, problem, where = custom.load_class(model, ctx.loaded.path)
     if cls is None:
         path: JsonPath = ("model", "file") if where == "file" and "file" in model else ("model", "class")
         ctx.report(path, "custom-estimator", problem,
                    "model.class is 'module:Class', a class in module.py beside the spec (or in model.file)")
         return
-    missing, failed = custom.missing_methods(cls, model.get("params") or {}, ctx.estimator_type)
+    if not ctx.valid("model", "params"):
+        return  # the class cannot be tried without its params
+    needed_by = ctx.estimator_type or "regressor"  # the kind unknown: what every estimator has
+    missing, failed = custom.missing_methods(cls, model.get("params") or {}, needed_by)
     if failed:
         ctx.report(("model", "params") if model.get("params") else ("model", "class"), "invalid-param", failed)
         return
     if missing:
         ctx.report(("model", "class"), "custom-estimator",
-                   f"{cls.__name__} lacks {', '.join(missing)}, which a {ctx.estimator_type} for this target needs",
+                   f"{cls.__name__} lacks {', '.join(missing)}, which a {needed_by} for this target needs",
                    "subclass sklearn.base.BaseEstimator and ClassifierMixin (or RegressorMixin)")
         return
     ctx.estimator = cls
@@ -238,12 +329,13 @@ def target_options(ctx: Context) -> None:
     """The evaluation metric and the prediction options must fit the target's kind."""
     if ctx.target is None:
         return
-    metric = ctx.spec.get("evaluation", {}).get("metric")
+    metric = ctx.spec.get("evaluation", {}).get("metric") if ctx.valid("evaluation", "metric") else None
     if metric is not None and metric not in ctx.target.metrics:
         ctx.report(("evaluation", "metric"), "metric-not-for-target",
                    f"'{metric}' does not measure a {ctx.target.kind.replace('_', ' ')} target",
                    f"use one of: {', '.join(ctx.target.metrics)}")
-    if "threshold" in ctx.spec.get("prediction", {}) and ctx.target.kind != "multiple_choice":
+    threshold = ctx.valid("prediction", "threshold") and "threshold" in ctx.spec.get("prediction", {})
+    if threshold and ctx.target.kind != "multiple_choice":
         ctx.report(("prediction", "threshold"), "option-not-for-target",
                    "prediction.threshold applies to multiple-choice targets only",
                    f"remove it: a {ctx.target.kind.replace('_', ' ')} target ignores it", severity="warning")
@@ -253,18 +345,22 @@ def target_options(ctx: Context) -> None:
 def naive_bayes_input(ctx: Context) -> None:
     if ctx.estimator is None or not ctx.estimator.__module__.startswith("sklearn.naive_bayes"):
         return
-    for i, feature in enumerate(ctx.spec["features"]):
+    name = ctx.estimator.__name__
+    for i, feature in ctx.features("vectorizer", "alternate_sign"):
         if feature.get("vectorizer") == "hashing" and feature.get("alternate_sign"):
             ctx.report(("features", i, "alternate_sign"), "negative-features",
-                       f"{ctx.estimator.__name__} needs non-negative input; alternate_sign gives negative values",
+                       f"{name} needs non-negative input; alternate_sign gives negative values",
                        "set alternate_sign: false")
-        if feature["type"] == "number" and feature.get("scale", "standard") == "standard" and ctx.estimator.__name__ in ("MultinomialNB", "ComplementNB", "CategoricalNB"):
+    if name not in ("MultinomialNB", "ComplementNB", "CategoricalNB"):
+        return
+    for i, feature in ctx.features("type", "scale"):
+        if feature["type"] == "number" and feature.get("scale", "standard") == "standard":
             ctx.report(("features", i, "scale"), "negative-features",
-                       f"{ctx.estimator.__name__} needs non-negative input; standard scaling gives negative values",
+                       f"{name} needs non-negative input; standard scaling gives negative values",
                        "use scale: minmax")
 
 
-@check
+@check(needs=("training.schedule",))
 def schedule(ctx: Context) -> None:
     text = ctx.spec.get("training", {}).get("schedule")
     if text is None:
@@ -276,7 +372,7 @@ def schedule(ctx: Context) -> None:
                    "five fields: minute hour day month weekday, e.g. '0 3 * * *' for 03:00 UTC daily")
 
 
-@check
+@check(needs=("training.incremental",))
 def incremental(ctx: Context) -> None:
     if not ctx.spec.get("training", {}).get("incremental"):
         return
@@ -284,15 +380,16 @@ def incremental(ctx: Context) -> None:
         ctx.report(("training", "incremental"), "incremental-needs-partial-fit",
                    f"{ctx.estimator.__name__} cannot learn incrementally: it has no partial_fit",
                    "use SGDClassifier (loss: log_loss), MultinomialNB, ComplementNB or BernoulliNB")
-    for i, feature in enumerate(ctx.spec["features"]):
+    for i, feature in ctx.features("type", "vectorizer"):
         if feature["type"] != "text" or feature.get("vectorizer", "tfidf") != "hashing":
+            name = f"'{feature['field']}'" if ctx.valid("features", i, "field") else f"features[{i}]"
             ctx.report(("features", i), "incremental-needs-stateless-features",
-                       f"feature '{feature['field']}' learns a vocabulary or statistics when fitted, which an "
+                       f"feature {name} learns a vocabulary or statistics when fitted, which an "
                        "incremental update cannot extend",
                        "incremental training takes text features with vectorizer: hashing")
 
 
-@check
+@check(needs=("training.min_annotations",))
 def training_policy(ctx: Context) -> None:
     if ctx.spec.get("training", {}).get("min_annotations", 10) < 2:
         ctx.report(("training", "min_annotations"), "training-policy",

@@ -11,7 +11,7 @@ from jsonschema.exceptions import ValidationError
 
 from . import __version__
 from .checks import run_checks
-from .loader import LoadedSpec, load_spec_file
+from .loader import JsonPath, LoadedSpec, load_spec_file
 from .problems import Problem
 from .resources import load_schema
 
@@ -37,23 +37,63 @@ def validate_file(path: str) -> tuple[LoadedSpec | None, list[Problem]]:
 
 def validate_loaded(loaded: LoadedSpec) -> list[Problem]:
     """Schema problems and semantic problems together: the semantic checks also run on a spec
-    with schema errors, skipping what they cannot read, so one run reports everything."""
-    problems = schema_problems(loaded)
+    with schema errors, each on the parts the schema accepts, so one run reports everything.
+    No problem is dropped for sharing a line and column with another: a check says nothing
+    about what the schema rejected, and which nodes share a place depends on the layout (in
+    YAML a mapping starts where its first key does, in JSON it does not)."""
+    errors = schema_errors(loaded)
+    problems = schema_problems(loaded, errors)
     if problems and loaded.data.get("version") != SPEC_VERSION:
         return problems  # a spec of another format version: its other keys may mean other things
-    taken = {(p.line, p.column) for p in problems}  # one problem a place: the schema's comes first
-    checked = [p for p in run_checks(loaded, partial=bool(problems)) if (p.line, p.column) not in taken]
-    return sorted(problems + checked)
+    return sorted(problems + run_checks(loaded, invalid_paths(errors)))
 
 
-def schema_problems(loaded: LoadedSpec) -> list[Problem]:
-    problems = []
-    for error in _validator().iter_errors(loaded.data):
-        for leaf in _leaves(error):
-            problem = _to_problem(loaded, leaf)
-            if problem is not None:
-                problems.append(problem)
-    return sorted(set(problems))
+def schema_errors(loaded: LoadedSpec) -> list[ValidationError]:
+    """Every specific schema error of the spec (the leaves behind if/then and allOf)."""
+    return [leaf for error in _validator().iter_errors(loaded.data) for leaf in _leaves(error)]
+
+
+def schema_problems(loaded: LoadedSpec, errors: list[ValidationError] | None = None) -> list[Problem]:
+    """The schema errors as Problems: one for each unknown key, though the schema gives one
+    error for all the unknown keys of a mapping."""
+    errors = schema_errors(loaded) if errors is None else errors
+    problems = [_to_problem(loaded, error, key) for error in errors for key in _unknown_keys(error)]
+    return sorted({p for p in problems if p is not None})
+
+
+def _unknown_keys(error: ValidationError) -> list[Any]:
+    """The keys an additionalProperties error is about; [None] for any other error."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        return sorted(_keys_concerned(error), key=str)  # YAML keys may be of any type
+    return [None]
+
+
+# Errors about a mapping's keys rather than its contents: they lie at the key concerned.
+KEY_VALIDATORS = ("required", "additionalProperties")
+
+
+def invalid_paths(errors: list[ValidationError]) -> frozenset[JsonPath]:
+    """Where the schema errors lie, for the checks to avoid (checks.Context.valid): at the value
+    an error is about, except that a missing key lies at that key, an unknown one at itself,
+    and a key a feature's type does not take (propertyNames) at itself, so that the mapping's
+    other keys stay readable."""
+    paths: set[JsonPath] = set()
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if error.validator in KEY_VALIDATORS and isinstance(error.instance, dict):
+            paths.update((*path, key) for key in _keys_concerned(error))
+        elif "propertyNames" in error.absolute_schema_path:
+            paths.add((*path, error.instance))
+        else:
+            paths.add(path)
+    return frozenset(paths)
+
+
+def _keys_concerned(error: ValidationError) -> list[Any]:
+    """The keys a required error finds missing, or an additionalProperties error unknown."""
+    if error.validator == "required":
+        return [key for key in error.validator_value if key not in error.instance]
+    return [key for key in error.instance if key not in error.schema.get("properties", {})]
 
 
 def _leaves(error: ValidationError) -> list[ValidationError]:
@@ -63,16 +103,15 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     return [error]
 
 
-def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem | None:
-    """The error as a positioned Problem; None when another error already says it."""
+def _to_problem(loaded: LoadedSpec, error: ValidationError, key: Any = None) -> Problem | None:
+    """The error as a positioned Problem (about `key`, for an unknown key); None when another
+    error already says it."""
     path = tuple(error.absolute_path)
     where = _dotted(path) or "the spec"
     hint = None
     at_key = False
     code = f"schema-{error.validator}".lower()
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        key = extra[0] if extra else None
         known = sorted(error.schema.get("properties", {}))
         message = f"unknown key '{key}' in {where}"
         hint = _did_you_mean(str(key), known, f"known keys: {', '.join(known)}")
@@ -85,6 +124,8 @@ def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem | None:
         for step in path:
             feature = feature[step]
         kind = feature.get("type") if isinstance(feature, dict) else None
+        if kind not in _feature_types():
+            return None  # no type, or an unknown one, meets every type's rule: the type's problem says it
         message = f"'{error.instance}' does not apply to a {kind} feature"
         hint = f"a {kind} feature takes: {', '.join(map(str, error.validator_value))}"
         path, at_key = (*path, error.instance), True
@@ -117,6 +158,11 @@ def _to_problem(loaded: LoadedSpec, error: ValidationError) -> Problem | None:
         message = f"{where}: {error.message}"
     line, column = loaded.position(path, at_key=at_key)
     return Problem(str(loaded.path), line, column, "error", code, message, hint)
+
+
+def _feature_types() -> list[Any]:
+    """The feature types that the schema's rules (allOf: if type is ..., then ...) name."""
+    return [rule["if"]["properties"]["type"]["const"] for rule in load_schema()["definitions"]["feature"]["allOf"]]
 
 
 def _did_you_mean(word: str, options: list[str], fallback: str | None = None) -> str | None:
