@@ -234,6 +234,92 @@ def feature_fields(ctx: Context) -> None:
             ctx.report(("features", i, "field"), "unknown-field", f"the labeling config shows no data field '{top}'", hint)
 
 
+# Which object tags each feature type can read: an <Image>'s field holds a URL, not text to
+# vectorize; a tokens feature needs the text a span's offsets point into.
+MEDIA_OBJECTS = frozenset({"Image", "Audio", "AudioPlus", "Video"})
+FEATURE_OBJECTS: dict[str, Callable[[str], bool]] = {
+    "image": lambda tag: tag == "Image",
+    "tokens": lambda tag: tag == "Text",
+    "text": lambda tag: tag not in MEDIA_OBJECTS,
+    "number": lambda tag: tag not in MEDIA_OBJECTS,
+    "category": lambda tag: tag not in MEDIA_OBJECTS,
+}
+PROPOSED = {"Image": "image", "Text": "text"}
+
+
+@check
+def feature_objects(ctx: Context) -> None:
+    """A feature's type must fit the object tag that shows its field."""
+    if ctx.config is None:
+        return
+    shown: dict[str, list[str]] = {}
+    for obj in ctx.config.objects.values():
+        if obj.field is not None:
+            shown.setdefault(obj.field, []).append(obj.tag)
+    for i, feature in ctx.features("field", "type"):
+        tags = shown.get(feature["field"].split(".")[0], [])
+        fits = FEATURE_OBJECTS.get(feature["type"])
+        if fits is None or not tags or any(fits(tag) for tag in tags):
+            continue
+        proposal = next((PROPOSED[t] for t in tags if t in PROPOSED), None)
+        ctx.report(("features", i, "type"), "feature-not-for-object",
+                   f"'{feature['field']}' is what <{tags[0]}> shows, which a {feature['type']} feature cannot read",
+                   f"use type: {proposal}" if proposal else None)
+
+
+@check
+def span_features(ctx: Context) -> None:
+    """A span target reads exactly one tokens feature, of the text it labels; no other target
+    reads tokens (they are a tagger's input, not a vector)."""
+    if ctx.target is None:
+        return
+    spans = ctx.target.kind == "spans"
+    entries = list(ctx.features("field", "type"))
+    tokens = [(i, f) for i, f in entries if f["type"] == "tokens"]
+    if not spans:
+        for i, _ in tokens:
+            ctx.report(("features", i, "type"), "feature-not-for-target",
+                       f"a tokens feature is for <Labels> span targets; '{ctx.target.name}' is a "
+                       f"{ctx.target.kind.replace('_', ' ')} target", "use type: text")
+        return
+    shown = ctx.config.objects[ctx.target.to_name].field
+    wanted = f"features: [{{field: {shown}, type: tokens}}]"
+    if not tokens:
+        if entries:
+            ctx.report(("features", entries[0][0], "type"), "feature-not-for-target",
+                       "a span target reads the text it labels as tokens", wanted)
+        return
+    first, feature = tokens[0]
+    if shown is not None and feature["field"] != shown:
+        ctx.report(("features", first, "field"), "feature-not-for-target",
+                   f"the spans label '{shown}', so their offsets point into it, not into '{feature['field']}'",
+                   wanted)
+    for i, other in entries:
+        if i != first:
+            ctx.report(("features", i), "feature-not-for-target",
+                       f"a span target reads one feature, the tokens of the text it labels; "
+                       f"'{other['field']}' ({other['type']}) cannot be used beside it", wanted)
+    if ctx.valid("training", "incremental") and ctx.spec.get("training", {}).get("incremental"):
+        ctx.report(("training", "incremental"), "option-not-for-target",
+                   "span targets are always refitted in full", "remove training.incremental")
+
+
+@check
+def gazetteer_files(ctx: Context) -> None:
+    """A gazetteer given as a file must be readable, relative to the spec."""
+    for i, feature in ctx.features("gazetteers"):
+        for name, value in (feature.get("gazetteers") or {}).items():
+            if not isinstance(value, str):
+                continue
+            path = ctx.loaded.path.parent / value
+            try:
+                path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                ctx.report(("features", i, "gazetteers", name), "gazetteer-missing",
+                           f"cannot read the gazetteer file {value}: {getattr(exc, 'strerror', None) or exc}",
+                           "one phrase a line, in UTF-8, relative to this spec")
+
+
 @check
 def ngram_order(ctx: Context) -> None:
     for i, feature in ctx.features("type", "ngram_range"):
@@ -334,6 +420,11 @@ def target_options(ctx: Context) -> None:
         ctx.report(("evaluation", "metric"), "metric-not-for-target",
                    f"'{metric}' does not measure a {ctx.target.kind.replace('_', ' ')} target",
                    f"use one of: {', '.join(ctx.target.metrics)}")
+    strategy = ctx.spec.get("active_learning", {}).get("strategy") if ctx.valid("active_learning", "strategy") else None
+    if strategy is not None and strategy not in ctx.target.strategies:
+        ctx.report(("active_learning", "strategy"), "option-not-for-target",
+                   f"'{strategy}' does not score a {ctx.target.kind.replace('_', ' ')} target",
+                   f"use one of: {', '.join(ctx.target.strategies)}")
     threshold = ctx.valid("prediction", "threshold") and "threshold" in ctx.spec.get("prediction", {})
     if threshold and ctx.target.kind != "multiple_choice":
         ctx.report(("prediction", "threshold"), "option-not-for-target",
