@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jinja2
+
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_PROJECT = REPO / "cookiecutter-template" / "{{cookiecutter.project_slug}}"
 SAMPLES = REPO / "samples"
@@ -15,18 +17,32 @@ PAYLOADS = REPO / "tests" / "fixtures" / "ls-payloads"
 CACHE = Path(os.environ.get("MLGEN_CACHE", REPO / ".cache"))
 
 
-def runtime_python() -> Path:
-    """A venv with the generated projects' pinned requirements, made once and reused while
-    they are unchanged (its name carries their hash)."""
-    requirements = [TEMPLATE_PROJECT / "requirements.txt", TEMPLATE_PROJECT / "requirements-test.txt"]
-    key = hashlib.sha256(b"".join(p.read_bytes() for p in requirements)).hexdigest()[:12]
+REQUIREMENTS = ("requirements.txt", "requirements-test.txt")
+
+
+def runtime_requirements(project: Path | None = None) -> str:
+    """The pinned requirements of a generated project: those `project` was rendered with, or,
+    without one, the template's as a project without optional parts renders them (requirements.txt
+    is a Jinja template: Pillow only with an image feature, scikit-image only with 'hog')."""
+    if project is not None:
+        return "".join((project / name).read_text(encoding="utf-8") for name in REQUIREMENTS)
+    environment = jinja2.Environment(keep_trailing_newline=True)  # as cookiecutter renders
+    context = {"cookiecutter": {"_summary": {"images": False, "hog": False}}}
+    return "".join(environment.from_string((TEMPLATE_PROJECT / name).read_text(encoding="utf-8")).render(context)
+                   for name in REQUIREMENTS)
+
+
+def runtime_python(project: Path | None = None) -> Path:
+    """A venv with a generated project's pinned requirements (see runtime_requirements), made
+    once and reused while they are unchanged (its name carries their hash): text and tabular
+    projects share one, a project with images gets one with Pillow."""
+    requirements = runtime_requirements(project)
+    key = hashlib.sha256(requirements.encode()).hexdigest()[:12]
     venv = CACHE / f"runtime-venv-{key}"
     python = venv / "bin" / "python"
     if not (venv / ".complete").exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        args = [str(python), "-m", "pip", "install", "-q"]
-        for path in requirements:
-            args += ["-r", str(path)]
-        subprocess.run(args, check=True)
+        (venv / "requirements.txt").write_text(requirements, encoding="utf-8")
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(venv / "requirements.txt")], check=True)
         (venv / ".complete").touch()
     return python

@@ -39,6 +39,8 @@ def starter_spec(config_path: Path, output: Path, tasks_path: Path | None = None
         features = [{"field": obj.field, "type": "tokens"}]
     elif obj.tag in TEXT_OBJECTS:
         features = [{"field": obj.field, "type": "text"}]
+    elif obj.tag == "Image":
+        features = [{"field": obj.field, "type": "image"}]
     elif tasks_path is None:
         raise MlgenError(f"'{obj.field}' is shown by a <{obj.tag}>: give --tasks tasks.json so mlgen can "
                          "read which keys it holds and their types")
@@ -141,6 +143,10 @@ def _render(config_path: Path, output: Path, target: Any, features: list[dict[st
                       "    # gazetteers: {PER: people.txt}   # lists of known names, one a line"]
         elif feature["type"] == "number":
             lines += ["    impute: median", "    scale: standard"]
+        elif feature["type"] == "image":
+            lines += ["    representation: pixels  # the resized pixels; hog (shapes and edges) needs scikit-image",
+                      "    size: [32, 32]          # width and height the image is resized to",
+                      "    grey: true"]
     lines += ["", "model:"]
     if target.estimator_type == "regressor":
         lines += ["  class: Ridge                # linear least squares: steady from few annotations",

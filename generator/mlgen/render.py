@@ -58,6 +58,7 @@ def _context(spec: dict[str, Any]) -> dict[str, Any]:
     control = labelconfig.find_target(labelconfig.parse_label_config(spec["labeling_config"]), spec["target"])
     target = runtime_module("targets").make_target(control, spec.get("prediction"))
     custom = ":" in spec["model"]["class"]
+    images = [f for f in spec["features"] if f["type"] == "image"]
     return {
         "_summary": {
             "description": spec.get("description", ""),
@@ -69,6 +70,8 @@ def _context(spec: dict[str, Any]) -> dict[str, Any]:
             "estimator": (f"its own estimator `{spec['model']['class']}` (custom/)" if custom
                           else f"scikit-learn's `{spec['model']['class'].rsplit('.', 1)[-1]}`"),
             "custom_estimator": custom,
+            "images": bool(images),  # requirements.txt: Pillow
+            "hog": any(f.get("representation") == "hog" for f in images),  # requirements.txt: scikit-image
             "score_meaning": target.score_meaning,
             "metric": spec["evaluation"]["metric"],
             "port": spec["server"]["port"],

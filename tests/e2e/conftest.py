@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import helpers
@@ -12,3 +13,10 @@ import pytest
 def runtime_python() -> Path:
     """A venv with the generated projects' pinned requirements (see helpers.runtime_python)."""
     return helpers.runtime_python()
+
+
+@pytest.fixture(scope="session")
+def python_for(runtime_python: Path) -> Callable[[Path], Path]:
+    """The venv for a rendered project: the shared one, or, when the project's requirements
+    differ (Pillow for an image feature), one of its own (see helpers.runtime_python)."""
+    return helpers.runtime_python

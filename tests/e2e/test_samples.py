@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import posixpath
 import subprocess
+import threading
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from helpers import PAYLOADS, SAMPLES
@@ -119,9 +123,69 @@ def span_quality(texts: list[str], truths: list, answers: list, annotated: list)
     return "entity F1", value, baseline, value >= baseline + 0.1
 
 
-def served_version(service: Service, spec: dict) -> str:
-    body = {**payload("setup"), "project": f"{PROJECT_ID}.1700000000", "schema": spec["labeling_config"],
-            "hostname": "http://127.0.0.1:9"}  # no Label Studio there: nothing to import
+class LocalFiles:
+    """A stand-in for the Label Studio a sample's images are imported into (README.md of the
+    sample): /data/local-files/?d=<path> serves the sample folder's files (as with
+    LOCAL_FILES_DOCUMENT_ROOT=<folder> and a Local Storage of its images/) to `Authorization:
+    Token <TOKEN>` and answers 401 without it, 404 for a file it lacks; /api/tasks/ answers the
+    import that the first /setup starts with a project that has no annotation yet, and PATCH
+    /api/projects/<id>/ accepts the served version as the project's prediction source."""
+
+    TOKEN = "e2e-legacy-token-0123456789"
+
+    def __init__(self, root: Path) -> None:
+        self.listed = threading.Event()  # the import asked for the project's tasks
+        self.served = 0  # files served
+        files = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                if self.headers.get("Authorization") != f"Token {files.TOKEN}":
+                    return self.send(401, b'{"detail": "Authentication credentials were not provided."}')
+                if url.path == "/api/tasks/":
+                    files.listed.set()
+                    return self.send(200, b'{"tasks": [], "total": 0}')
+                name = posixpath.normpath(parse_qs(url.query).get("d", [""])[0]).lstrip("/")
+                path = root / name
+                if url.path != "/data/local-files/" or name.startswith("..") or not path.is_file():
+                    return self.send(404, b"Not Found", "text/html")
+                files.served += 1
+                self.send(200, path.read_bytes(), "image/png")
+
+            def do_PATCH(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                authorized = self.headers.get("Authorization") == f"Token {files.TOKEN}"
+                self.send(200 if authorized and self.path.startswith("/api/projects/") else 401, b"{}")
+
+            def send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def label_studio_files(folder: Path, spec: dict) -> LocalFiles | None:
+    """A stand-in Label Studio serving the sample's files, when its tasks point at images."""
+    return LocalFiles(folder) if any(f["type"] == "image" for f in spec["features"]) else None
+
+
+def served_version(service: Service, spec: dict, label_studio: LocalFiles | None = None) -> str:
+    reach = ({"hostname": label_studio.url, "access_token": LocalFiles.TOKEN} if label_studio
+             else {"hostname": "http://127.0.0.1:9"})  # no Label Studio there: nothing to import
+    body = {**payload("setup"), "project": f"{PROJECT_ID}.1700000000", "schema": spec["labeling_config"], **reach}
     status, answer = service.post("/setup", body)
     assert status == 200, answer
     return answer["model_version"]
@@ -137,12 +201,13 @@ def predict(service: Service, spec: dict, tasks: list[dict]) -> list[dict]:
 
 
 @pytest.mark.parametrize("sample", SAMPLE_NAMES)
-def test_sample_end_to_end(sample, runtime_python, tmp_path):
+def test_sample_end_to_end(sample, python_for, tmp_path):
     from label_studio_sdk.label_interface import LabelInterface
 
     folder: Path = SAMPLES / sample
     project = render_backend(folder / "backend.yaml", tmp_path / "project")
-    own_tests = subprocess.run([str(runtime_python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+    python = python_for(project)
+    own_tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                                cwd=project, capture_output=True, text=True)
     assert own_tests.returncode == 0, own_tests.stdout[-3000:]
 
@@ -157,12 +222,19 @@ def test_sample_end_to_end(sample, runtime_python, tmp_path):
     annotated = [t for t in tasks if t.get("annotations")]
     heldout = [(t, truth[t["id"] - 1]) for t in tasks if not t.get("annotations")]
 
-    service = Service(runtime_python, project, tmp_path / "state")
+    label_studio = label_studio_files(folder, spec)  # the backend reads the images from it, with /setup's token
+
+    def setup() -> str:
+        return served_version(service, spec, label_studio)
+
+    service = Service(python, project, tmp_path / "state")
     try:
         assert service.get("/health")["status"] == "UP"
-        untrained = served_version(service, spec)
+        untrained = setup()
         for prediction in predict(service, spec, [{k: v for k, v in t.items() if k != "annotations"} for t in tasks]):
             assert prediction == {"result": [], "score": 0.0, "model_version": untrained}
+        if label_studio:  # the import the first /setup queued has listed the project (its full pass
+            assert label_studio.listed.wait(30)  # removes only annotations written before it began)
 
         # Annotations arrive as Label Studio's automatic webhook sends them: a burst.
         template = payload("webhook-ANNOTATION_CREATED")
@@ -175,9 +247,9 @@ def test_sample_end_to_end(sample, runtime_python, tmp_path):
             status, answer = service.post("/webhook", event)
             assert status == 200 and answer["status"] == "ok", answer
 
-        wait_for(lambda: served_version(service, spec) != untrained)
+        wait_for(lambda: setup() != untrained)
         wait_for(service.idle)
-        version = served_version(service, spec)
+        version = setup()
         trained = [v for v in service.get("/versions")["versions"] if v != untrained]
         assert 1 <= len(trained) <= 3, f"{len(annotated)} annotations in a burst made {len(trained)} trainings"
         assert version in trained
@@ -188,6 +260,8 @@ def test_sample_end_to_end(sample, runtime_python, tmp_path):
             assert strict_problems(prediction, spec, interface) == []
             assert prediction["model_version"] == version
         answers = [answer_of(p, tag) for p in results]
+        if label_studio:
+            assert label_studio.served >= len(tasks), "every image read from Label Studio, with the token"
         if tag == "Choices" and not multiple:
             assert all(answers), "a single-choice prediction always names a choice"
         if tag == "Labels":
@@ -200,8 +274,11 @@ def test_sample_end_to_end(sample, runtime_python, tmp_path):
 
         status, answer = service.post("/webhook", {**payload("webhook-START_TRAINING"), "project": {"id": PROJECT_ID}})
         assert status == 201 and answer["status"] == "ok" and answer["job"]
-        wait_for(lambda: served_version(service, spec) != version)
+        wait_for(lambda: setup() != version)
         status, answer = service.post("/webhook", payload("webhook-PROJECT_UPDATED"))
         assert status == 200 and answer["status"] == "ignored"
     finally:
-        assert service.stop() == 0, "the service did not stop cleanly on SIGTERM"
+        stopped = service.stop()
+        if label_studio:
+            label_studio.close()
+        assert stopped == 0, "the service did not stop cleanly on SIGTERM"

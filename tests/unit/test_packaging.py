@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import jinja2
 from helpers import REPO, TEMPLATE_PROJECT
 
 
@@ -34,6 +35,20 @@ def test_the_test_extra_pins_the_runtime_as_generated_projects_do():
     shared = set(ours) & set(runtime)
     assert {"bottle", "huey", "skops", "sqlite-utils", "waitress", "scikit-learn"} <= shared
     assert {name: ours[name] for name in shared} == {name: runtime[name] for name in shared}
+
+
+def test_image_libraries_are_required_only_by_specs_that_use_them():
+    """requirements.txt is rendered: Pillow only with an image feature, scikit-image (and what it
+    pulls in, pinned: pip freeze of a clean venv) only with representation 'hog'."""
+    template = jinja2.Environment(keep_trailing_newline=True).from_string(
+        (TEMPLATE_PROJECT / "requirements.txt").read_text())
+
+    def rendered(**flags: bool) -> dict[str, str]:
+        return pins(template.render(cookiecutter={"_summary": flags}).splitlines())
+
+    plain, images, hog = rendered(), rendered(images=True), rendered(images=True, hog=True)
+    assert set(images) - set(plain) == {"pillow"} and set(plain) <= set(images)
+    assert set(hog) - set(images) == {"scikit-image", "imageio", "lazy-loader", "networkx", "tifffile"}
 
 
 def test_the_code_passes_ruff():

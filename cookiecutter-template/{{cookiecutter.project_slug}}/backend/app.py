@@ -28,7 +28,7 @@ from .queue import enqueue_follow, request_training
 from .registry import ModelLoadError, untrained_version
 from .service import Service
 from .status import status_page
-from .sync import first_contact_due, start_first_contact
+from .sync import first_contact_due, remember_setup, start_first_contact
 
 log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "default"
@@ -102,6 +102,8 @@ def create_app(service: Service) -> bottle.Bottle:
             if setup_cache[schema]:
                 raise ApiError(422, "labeling config does not fit this backend: "
                                + "; ".join(setup_cache[schema]), problems=setup_cache[schema])
+        if request.project is not None and service.images is not None:
+            remember_setup(service, project, request.hostname, request.access_token)
         if request.project is not None and first_contact_due(service, project):
             start_first_contact(service, project, request.hostname, request.access_token)
         return {"model_version": service.registry.served_version(project)}

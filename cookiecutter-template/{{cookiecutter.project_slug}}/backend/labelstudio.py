@@ -100,7 +100,7 @@ class LabelStudio:
         for attempt in range(self.retries + 1):
             self._pace()
             request = urllib.request.Request(url, data=data, method=method, headers={
-                "Authorization": self._authorization(), "Content-Type": "application/json",
+                "Authorization": self.authorization(), "Content-Type": "application/json",
                 "Accept": "application/json",
             })
             try:
@@ -125,12 +125,22 @@ class LabelStudio:
             time.sleep(BACKOFF_SECONDS * 2 ** attempt)
         raise LabelStudioError(f"{method} {path}: gave up")  # not reached
 
-    def _authorization(self) -> str:
+    def authorization(self) -> str:
+        """The Authorization header for Label Studio: `Token <key>`, or `Bearer <access>` for a
+        personal access token (exchanged first if need be). For callers that make their own
+        requests with the same key (backend.fetch reads task files with it)."""
         if not is_personal_access_token(self.api_key):
             return f"Token {self.api_key}"
         if self._access is None:
             self._access = self._refresh()
         return f"Bearer {self._access}"
+
+    def expire(self, used: str) -> None:
+        """Forget the access token of the header `used`, which Label Studio refused (it expired):
+        the next `authorization()` exchanges the key again. A header made before another caller
+        refreshed it changes nothing."""
+        if self._access is not None and used == f"Bearer {self._access}":
+            self._access = None
 
     def _refresh(self) -> str:
         request = urllib.request.Request(

@@ -13,6 +13,7 @@ from .features import BadTaskError, read_row, rows_to_matrix
 from .targets import Target
 
 if TYPE_CHECKING:
+    from .images import ImageLoader
     from .registry import LoadedModel
     from .service import Service
 
@@ -42,6 +43,8 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
             keys.append(key)
         except BadTaskError as exc:
             log.info("task %s gets no prediction: %s", _task_id(task), exc)
+    if service.images is not None and rows:
+        rows, slots, keys = _with_images(service.images, project, tasks, rows, slots, keys)
     if not rows:
         return results
     target = service.target
@@ -62,6 +65,15 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
         if cache is not None:
             cache.put(project, version, keys[row_index], results[slot])
     return results
+
+
+def _with_images(images: ImageLoader, project: str, tasks: list[Any], rows: list[list[Any]], slots: list[int],
+                 keys: list[bytes]) -> tuple[list[list[Any]], list[int], list[bytes]]:
+    """The rows with their images read (backend/images.py), without those whose image cannot be
+    read: their tasks keep the empty prediction, which is not cached (the image may come back)."""
+    unread = images.load(project, rows, [_task_id(tasks[slot]) for slot in slots])
+    kept = [i for i in range(len(rows)) if i not in unread]
+    return [rows[i] for i in kept], [slots[i] for i in kept], [keys[i] for i in kept]
 
 
 def _outputs(target: Target, loaded: LoadedModel, rows: list[list[Any]]) -> np.ndarray:

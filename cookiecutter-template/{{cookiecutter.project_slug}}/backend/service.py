@@ -1,10 +1,10 @@
-"""The service's parts: spec, settings, store, model registry, target and queue (wired
-together by wiring.create_service)."""
+"""The service's parts: spec, settings, store, model registry, target, queue and image loader
+(wired together by wiring.create_service)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huey import SqliteHuey
 
@@ -14,6 +14,9 @@ from .registry import Registry
 from .settings import Settings
 from .store import Store
 from .targets import Target
+
+if TYPE_CHECKING:
+    from .images import ImageLoader
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Service:
     target: Target
     huey: SqliteHuey
     predictions: PredictionCache | None = None  # None when PREDICTION_CACHE_SIZE is 0
+    images: ImageLoader | None = None  # reads the tasks' images; None when the spec has no image feature
     tasks: Tasks | None = None  # registered on `huey` by tasks.register_tasks, which needs the service
 
 

@@ -378,6 +378,13 @@ class Store:
     def set_contact(self, project: str, **state: Any) -> None:
         self.set_cursor(f"contact:{project}", state)
 
+    def setup_credentials(self, project: str) -> dict[str, Any] | None:
+        """The address and token the project's latest /setup sent ({"url", "api_key"}), or None."""
+        return self.cursor(f"setup:{project}")
+
+    def set_setup_credentials(self, project: str, url: str, api_key: str) -> None:
+        self.set_cursor(f"setup:{project}", {"url": url, "api_key": api_key})
+
     def prediction_source(self, project: str) -> dict[str, Any] | None:
         """The version Label Studio's prediction source was last pointed at, or the error."""
         return self.cursor(f"prediction_source:{project}")

@@ -148,6 +148,24 @@ def label_studio_for(service: Service, project: str) -> LabelStudio | None:
     return None
 
 
+def remember_setup(service: Service, project: str, hostname: str | None, token: str | None) -> None:
+    """Keep the address and token a /setup sent, when they changed: a project whose tasks hold
+    images reads them from Label Studio with these (files_client_for)."""
+    if hostname and token and service.store.setup_credentials(project) != {"url": hostname, "api_key": token}:
+        service.store.set_setup_credentials(project, hostname, token)
+
+
+def files_client_for(service: Service, project: str) -> LabelStudio | None:
+    """A client to read the project's task files (images) with: label_studio_for's, else one
+    with what the project's latest /setup sent, proved or not (a file it cannot read is logged
+    and left out, so an unproved token costs nothing more)."""
+    client = label_studio_for(service, project)
+    if client is not None:
+        return client
+    sent = service.store.setup_credentials(project)
+    return LabelStudio(sent["url"], sent["api_key"], max_rate=SYNC_RATE) if sent else None
+
+
 def follow_served_version(service: Service, project: str, client: LabelStudio) -> dict[str, Any]:
     """Point the project's prediction source (its model_version) at the served version, so
     that sorting by prediction score in the Data Manager ranks this version's scores: upload

@@ -118,11 +118,29 @@ def training_set(service: Service, project: str, after_seq: int = 0) -> tuple[li
     return rows, answers, seqs
 
 
+def with_images(service: Service, project: str, rows: list[list[Any]], answers: list[Any],
+                seqs: list[int]) -> tuple[list[list[Any]], list[Any], list[int], int]:
+    """The training set with its images read (backend/images.py; most come from the disk cache),
+    without the annotations whose image cannot be read (each logged), and how many those are.
+    This training learns without them; the next one tries them again."""
+    if service.images is None or not rows:
+        return rows, answers, seqs, 0
+    names = [f"annotation seq {seq}" for seq in seqs]
+    unread = service.images.load(project, rows, [None] * len(rows), service.images.training_seconds, names)
+    if unread:
+        log.warning("project %s: %d of %d annotations left out of this training: their images cannot be read",
+                    project, len(unread), len(rows))
+    kept = [i for i in range(len(rows)) if i not in unread]
+    return [rows[i] for i in kept], [answers[i] for i in kept], [seqs[i] for i in kept], len(unread)
+
+
 def full_training(service: Service, project: str, served: Any) -> tuple[Any, dict[str, Any]]:
     target = service.target
-    rows, answers, seqs = training_set(service, project)
-    check_enough(service, answers)
+    rows, answers, seqs, unread = with_images(service, project, *training_set(service, project))
+    check_enough(service, answers, unread)
     metrics, out_of_sample, measured = evaluate(service.config, target, rows, answers)
+    if service.images is not None:
+        metrics["images_unread"] = unread
     gated = service.config.promotion.policy == "if_better"
     if served is not None and gated:
         served_until = service.store.version(served.version)["trained_until"]
@@ -139,9 +157,10 @@ def incremental_update(service: Service, project: str, served: Any) -> tuple[Any
     record = service.store.version(served.version)
     assert record is not None
     target = service.target
-    rows, answers, seqs = training_set(service, project, after_seq=record["trained_until"])
+    rows, answers, seqs, unread = with_images(service, project,
+                                              *training_set(service, project, after_seq=record["trained_until"]))
     if not answers:
-        raise NotEnoughDataError("no new annotation since the served model")
+        raise NotEnoughDataError("no new annotation since the served model" + _unread_note(unread))
     X = rows_to_matrix(rows)
     with sklearn.config_context(assume_finite=True):
         seen = target.outputs(served.model, X)  # test on the new annotations before learning them
@@ -154,15 +173,21 @@ def incremental_update(service: Service, project: str, served: Any) -> tuple[Any
         f"prequential_{metric}": target.scores(answers, seen)[metric],
         "evaluation": f"prequential: the served model's {metric} on the new annotations, before the update",
     }
+    if service.images is not None:
+        metrics["images_unread"] = unread
     return model, {"kind": "incremental", "n_annotations": record["n_annotations"] + len(answers),
                    "trained_until": max(seqs), "classes": target.trained_labels(model), "metrics": metrics}
 
 
-def check_enough(service: Service, answers: list[Any]) -> None:
+def check_enough(service: Service, answers: list[Any], unread: int = 0) -> None:
     per_class = service.config.training.min_per_class
     reason = service.target.readiness(Counter(answer_key(a) for a in answers), per_class)
     if reason:
-        raise NotEnoughDataError(reason)
+        raise NotEnoughDataError(reason + _unread_note(unread))
+
+
+def _unread_note(unread: int) -> str:
+    return f" ({unread} annotations left out: their images cannot be read, the log says why)" if unread else ""
 
 
 def _summary(target: Target, metrics: dict[str, Any]) -> str:

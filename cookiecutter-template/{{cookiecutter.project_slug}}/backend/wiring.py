@@ -15,6 +15,7 @@ from .service import Service
 from .settings import Settings, load_settings, spec_path
 from .spec import load_spec
 from .store import Store
+from .sync import files_client_for
 from .targets import make_target
 from .tasks import register_tasks
 
@@ -45,5 +46,17 @@ def create_service(
         huey=huey,
         predictions=PredictionCache(settings.prediction_cache_size) if settings.prediction_cache_size else None,
     )
+    service.images = image_loader(service)
     service.tasks = register_tasks(service)
     return service
+
+
+def image_loader(service: Service) -> Any:
+    """The service's images.ImageLoader when the spec has an image feature, else None: a text or
+    tabular project never imports Pillow."""
+    if not any(feature["type"] == "image" for feature in service.config.features):
+        return None
+    from .images import ImageLoader  # Pillow: only for projects that have images
+
+    return ImageLoader(service.config.features, service.settings.model_dir / "images",
+                       client_for=lambda project: files_client_for(service, project))

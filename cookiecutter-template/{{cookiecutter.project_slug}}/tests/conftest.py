@@ -132,7 +132,7 @@ def learnt(target: Any, results: list[list[dict[str, Any]]], answers: list[Any])
 
 def example_data(spec: dict[str, Any], label_index: int, k: int) -> dict[str, Any]:
     """Task data that a model can learn the answer from: each example class has its own words,
-    numbers and categories."""
+    numbers, categories and images."""
     data: dict[str, Any] = {}
     for feature in spec["features"]:
         kind = feature["type"]
@@ -142,6 +142,8 @@ def example_data(spec: dict[str, Any], label_index: int, k: int) -> dict[str, An
             value = f"{cue(label_index)} {ENTITY} came by on day{k % 3} and left."
         elif kind == "number":
             value = label_index * 10.0 + (k % 5) * 0.1
+        elif kind == "image":
+            value = example_image(label_index, k)
         else:
             value = f"group{label_index}"
         node = data
@@ -150,6 +152,22 @@ def example_data(spec: dict[str, Any], label_index: int, k: int) -> dict[str, An
             node = node.setdefault(key, {})
         node[leaf] = value
     return data
+
+
+def example_image(label_index: int, k: int) -> str:
+    """A 32 x 32 grey PNG as a data: URI (read with no server): a bright square whose place on a
+    4 x 4 grid and whose level tell the class (pixels, gradients and histograms all differ), and
+    a faint dot that `k` moves, so that examples of one class are not all the same image."""
+    from PIL import Image  # only projects with an image feature have Pillow
+
+    image = Image.new("L", (32, 32), 0)
+    column, row = label_index % 4, label_index // 4 % 4
+    level = 255 - 16 * (label_index % 12)
+    image.paste(level, (column * 8 + 1, row * 8 + 1, column * 8 + 7, row * 8 + 7))
+    image.putpixel((k % 8 * 4, 31), 40)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 ENTITY = "Zoë Ramírez"  # a span target's example entity: its label is told by the word before it

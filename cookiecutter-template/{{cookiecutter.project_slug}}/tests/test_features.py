@@ -1,6 +1,6 @@
 """The featurizer of this project's spec.json on known task data: the values it computes, not only
 their shape. A text's weights lie exactly on its tokens, numbers are imputed and scaled as declared,
-a category is one-hot, and distinct task data give distinct rows."""
+a category is one-hot, an image is read and resized first, and distinct task data give distinct rows."""
 
 from __future__ import annotations
 
@@ -121,3 +121,35 @@ def test_distinct_task_data_give_distinct_rows_and_a_prediction_the_row_of_its_t
     for i, task in enumerate(data):
         row = dense(featurizer.transform(rows_to_matrix([read_row(task, features)])))
         assert np.allclose(row[0], X[i])
+
+
+@pytest.mark.parametrize("index", [i for i, f in enumerate(SPEC_FEATURES) if f["type"] == "image"],
+                         ids=[f["field"] for f in SPEC_FEATURES if f["type"] == "image"])
+def test_an_image_is_read_then_vectorized_to_its_values(client, index):
+    """Fails if an image feature's URLs are not read into images, if an unreadable one is not
+    told apart, or if the rows do not come from the images: distinct images give distinct rows,
+    the same image the same row, each as long as the representation says."""
+    features = client.service.spec["features"]
+    feature = features[index]
+    data = task_data(client)
+    rows = [read_row(d, features) for d in data]
+    broken = [[*rows[0][:index], "data:image/png;base64,bm90IGFuIGltYWdl", *rows[0][index + 1:]]]
+    assert client.service.images.load("7", rows + broken, list(range(len(rows) + 1))) == {len(rows)}
+    images = [row[index] for row in rows]
+    transformer = FEATURES["image"].transformer(feature)
+    X = dense(transformer.fit_transform(images))
+    width, height = feature["size"]
+    assert all(image.size == (width, height) for image in images)  # kept small, as the model reads them
+    assert X.shape == (len(images), transformer.n_features_out) and np.isfinite(X).all()
+    if feature["representation"] == "pixels":
+        assert X.shape[1] == width * height * (1 if feature["grey"] else 3)
+        assert np.allclose(X, np.array([np.asarray(image, dtype=float).ravel() / 255 for image in images]))
+    # The examples of a class differ by a faint dot, which only pixels are sure to show (a histogram
+    # ignores where it is, and HOG's normalised cells may not tell it): there, classes must differ.
+    classes = [label for label in range(len(example_answers(client.service.target))) for _ in range(6)]
+    strict = feature["representation"] == "pixels"
+    for i, first in enumerate(data):
+        for j, second in enumerate(data):
+            same = read_field(first, feature["field"]) == read_field(second, feature["field"])
+            if same or strict or classes[i] != classes[j]:
+                assert np.array_equal(X[i], X[j]) == same, (i, j)
