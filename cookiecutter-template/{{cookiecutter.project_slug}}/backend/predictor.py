@@ -78,16 +78,18 @@ def _with_images(images: ImageLoader, project: str, tasks: list[Any], rows: list
 
 def _outputs(target: Target, loaded: LoadedModel, rows: list[list[Any]]) -> np.ndarray:
     """The model's outputs for all rows at once; if the batch fails, row by row, so one bad
-    row costs only its own prediction (its outputs come back as NaN)."""
+    row costs only its own prediction (its outputs come back as NaN). The model's exact fast
+    path (fastpath.py) stands in for it when it has one."""
+    model = loaded.fast or loaded.model
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         try:
-            return target.outputs(loaded.model, rows_to_matrix(rows))
+            return target.outputs(model, rows_to_matrix(rows))
         except Exception:
             log.exception("batch prediction failed; predicting the %d tasks one by one", len(rows))
         outputs: list[Any] = []
         for i, row in enumerate(rows):
             try:
-                outputs.append(target.outputs(loaded.model, rows_to_matrix([row]))[0])
+                outputs.append(target.outputs(model, rows_to_matrix([row]))[0])
             except Exception as exc:
                 log.info("row %d gets no prediction: %s", i, exc)
                 outputs.append(None)
