@@ -23,6 +23,10 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 TOLERANCE = 1e-9
+# Up to this many texts the counting here is faster; beyond, the vectorizer's own transform is
+# (predict_proba on samples/topics, medians of 30: 1 text 0.12 ms here against 0.41 by scikit-learn,
+# 16 texts 0.68 against 0.81; 100 texts 10.0 here, 8.8 with the vectorizer's transform, 9.1 by scikit-learn)
+SMALL_BATCH = 16
 PROBES = 24  # probe texts checked against scikit-learn's own predict_proba
 
 
@@ -30,6 +34,7 @@ class LinearText:
     """predict_proba and classes_ of a fitted Pipeline[Featurizer(one text feature), linear classifier]."""
 
     def __init__(self, vectorizer: CountVectorizer, estimator: Any, softmax_link: bool) -> None:
+        self.vectorizer = vectorizer
         self.analyze = vectorizer.build_analyzer()
         self.vocabulary = vectorizer.vocabulary_
         self.binary = vectorizer.binary
@@ -46,6 +51,8 @@ class LinearText:
     def features(self, texts: list[Any]) -> sp.csr_matrix:
         """The vectorizer's rows for these texts: terms counted in Python (only the distinct ones
         are looked up), weighted and normalised for the whole batch at once."""
+        if len(texts) > SMALL_BATCH:
+            return self.vectorizer.transform(texts)
         vocabulary, indptr, indices, counts = self.vocabulary, [0], [], []
         for text in texts:
             row = sorted((vocabulary[term], n) for term, n in Counter(self.analyze(text)).items() if term in vocabulary)
