@@ -7,7 +7,9 @@ label for single choice, a list of labels for multiple choice, a number for <Num
 <Rating>, a list of `[start, end, label, text]` entities for <Labels>). The target control is the
 annotations' `from_name`; its tag in the labeling config (<Choices choice="single"> or
 "multiple", <Number>, <Rating>, <Labels> on a <Text>) sets how predictions are checked and
-scored.
+scored. The data a target labels may be text, table fields or an <Image> (samples/digits):
+image samples whose tasks point at `/data/local-files/?d=PATH` need Label Studio to serve local
+files (step 2) and get the image checks below.
 
 1. Render the sample and start its backend on 127.0.0.1 with its state in the render folder
    (each sample on its own port):
@@ -16,6 +18,12 @@ scored.
        python3 -m venv /tmp/ls-topics/.venv && /tmp/ls-topics/.venv/bin/pip install -r /tmp/ls-topics/requirements.txt
        cd /tmp/ls-topics && MODEL_DIR=/tmp/ls-topics/data .venv/bin/python -m backend serve \
            --host 127.0.0.1 --port 9091 > backend.log 2>&1 &
+
+   For an image sample, start it without Label Studio credentials (`env -u LABEL_STUDIO_URL
+   -u LABEL_STUDIO_API_KEY ...`): it must read the images with the address and token that
+   Label Studio's /setup sends, which is what this script checks. Start it with a fresh MODEL_DIR
+   to see its image downloads in Label Studio's log (it keeps the images it read in
+   $MODEL_DIR/images, and the sample's URLs are the same in every project).
 
 2. Start a Label Studio 1.23.x that allows local backends, validates predictions and has a legacy
    API token, with a fresh data dir:
@@ -27,12 +35,29 @@ scored.
            --username admin@example.com --password admin12345 \
            --user-token abcdef0123456789 --enable-legacy-api-token > /tmp/ls.log 2>&1 &
 
+   For an image sample whose tasks use /data/local-files/?d=PATH (PATH relative to the sample
+   folder), also serve local files from the sample folder (an absolute path), e.g.
+
+       LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT=/abs/path/to/samples/digits
+
+   in the same command. LS 1.23.2 serves /data/local-files/ only then, only to a signed-in user
+   or an API token (401 otherwise), only under the document root, and only for a folder inside a
+   Local Files storage of a project the user can access (404 otherwise); one LS serves the local
+   files of one sample folder (pass --local-files-root when the root is not the sample folder).
+
 3. Run
 
        python tests/manual/ls_e2e.py --sample samples/topics --backend-url http://127.0.0.1:9091 \
            [--ls-log /tmp/ls.log] [--annotate 40] [--tasks 0] [--spec /tmp/ls-topics/spec.json]
            [--basic-auth USER:PASS   # when the backend runs with BASIC_AUTH_USER/BASIC_AUTH_PASS]
            [--autolabel /tmp/ls-topics/.venv/bin/python:/tmp/ls-topics/data [--threshold 0.95]]
+           [--backend-log /tmp/ls-topics/backend.log   # default: backend.log beside --spec]
+           [--local-files-root DIR   # LS's LOCAL_FILES_DOCUMENT_ROOT; default: the sample folder]
+
+   e.g. for the image sample, its backend on port 9197 (its spec needs Pillow: its own venv):
+
+       python tests/manual/ls_e2e.py --sample samples/digits --backend-url http://127.0.0.1:9197 \
+           --ls-log /tmp/ls.log --spec /tmp/ls-digits/spec.json
 
 What it does: creates a project with the sample's labeling config and imports the sample's tasks
 without their annotations, except one task kept back for step 8. It adds the backend (Connected,
@@ -70,7 +95,23 @@ Finally another Start Training, the labeling stream, opening an unpredicted task
 validates predictions (a result with an unknown label, a non-numeric number or rating, or for
 spans a region with an unknown label, must get 400, while the same result with a valid value
 gets 201; LS 1.23.2 does not check a region's offsets or text, so the script's own spans check
-is what guards them), and (with --ls-log) LS's log.
+is what guards them), and (with --ls-log) LS's log; then (with --backend-log, or a backend.log
+beside --spec) the backend's log of this run: no error or traceback.
+
+Images (the target labels an <Image value="$field"> whose tasks hold `/data/local-files/?d=PATH`):
+before the import, every PATH must be a file under --local-files-root, and the project gets a Local
+Files storage (POST /api/storages/localfiles, `use_blob_urls`, not synced: the tasks come from
+tasks.json) for each folder holding them; LS must then serve one image with the legacy token (200,
+the file's bytes) and refuse it without credentials (401/403), so a backend has to authenticate.
+The backend, with no Label Studio credentials of its own, reads the images with the `hostname` and
+`access_token` of LS's /setup: after training, the new version's training metrics must count no
+unread image (`images_unread` 0 in /versions) and every task's prediction of it must be non-empty
+(a task whose image the backend cannot read gets an empty prediction; for single choice a valid
+prediction names a label, so the step-6 checks hold too); the address the backend reads LS at
+(/setup's, from /metrics) is printed. With --ls-log, LS must have refused none of the backend's
+/data/local-files/ requests (their count and how many distinct images is printed; this script's two
+requests are left out, of the error scan too); the backend's log must hold no "no image, left out"
+line for the project naming a file that exists under --local-files-root.
 
 With --autolabel (and --spec), it then runs the backend's `autolabel --threshold` command twice
 on the project: no duplicate prediction, annotations from the model linked to their predictions,
@@ -88,10 +129,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable
@@ -202,7 +245,8 @@ class Control:
     to_name: str
     rtype: str  # the region type: the tag, lower-cased
     labels: tuple[str, ...] = ()  # <Choice> or <Label> values (their alias when set)
-    field: str = ""  # spans: the task data key the <Text value="$field"> shows
+    field: str = ""  # the task data key the object tag shows (<Text value="$field">, <Image ...>)
+    shows: str = ""  # the tag of that object: "Text", "Image", ... ("" when the config has none)
     low: float | None = None  # <Number min>
     high: float | None = None  # <Number max>
     max_rating: int = 5  # <Rating maxRating>, Label Studio's default 5
@@ -221,19 +265,18 @@ def read_control(config: str, name: str, to_name: str, rtype: str) -> Control:
     tag = next((el for el in root.iter() if el.get("name") == name and el.get("toName") is not None), None)
     if tag is None:
         raise SystemExit(f"labeling config: no control tag named {name!r} (the annotations' from_name)")
-    field = ""
+    shown = next((el for el in root.iter() if el.get("name") == to_name and el.get("toName") is None), None)
+    value = shown.get("value", "") if shown is not None else ""
+    field = value[1:] if value.startswith("$") else ""
     if tag.tag == "Choices":
         kind = "multiple" if tag.get("choice") == "multiple" else "single"
     elif tag.tag in ("Number", "Rating"):
         kind = tag.tag.lower()
     elif tag.tag == "Labels":
         kind = "spans"
-        shown = next((el for el in root.iter() if el.get("name") == to_name and el.get("toName") is None),
-                     None)
-        if shown is None or shown.tag != "Text" or not (shown.get("value") or "").startswith("$"):
+        if shown is None or shown.tag != "Text" or not field:
             raise SystemExit(f"labeling config: <Labels name={name!r}> must label a <Text value=\"$field\"> "
                              f"named {to_name!r}")
-        field = shown.get("value", "")[1:]
     else:
         raise SystemExit(f"labeling config: target <{tag.tag} name={name!r}> is not Choices, Number, "
                          "Rating or Labels")
@@ -243,7 +286,8 @@ def read_control(config: str, name: str, to_name: str, rtype: str) -> Control:
     return Control(kind=kind, name=name, to_name=to_name, rtype=rtype,
                    labels=tuple(c.get("alias") or c.get("value") or "" for c in options),
                    low=optional_float(tag.get("min")), high=optional_float(tag.get("max")),
-                   max_rating=int(tag.get("maxRating") or 5), field=field)
+                   max_rating=int(tag.get("maxRating") or 5), field=field,
+                   shows=shown.tag if shown is not None else "")
 
 
 def is_number(value: Any) -> bool:
@@ -612,6 +656,118 @@ EVALUATE: dict[str, Callable[..., None]] = {
 }
 
 
+# ---- images: Label Studio's local files, and what the backend's log says about reading them ----
+
+LOCAL_FILES = "/data/local-files/"
+NO_IMAGE = re.compile(r"project (\S+): (.+?): no image, left out: (.*)")  # backend/images.py's line
+LS_FILE_REQUEST = re.compile(r'"GET (/data/local-files/?\?d=\S+) HTTP/[\d.]+" (\d{3})')  # runserver's
+
+
+def local_file(url: Any) -> str | None:
+    """The path a Label Studio local-files URL (`/data/local-files/?d=PATH`) names, relative to
+    its LOCAL_FILES_DOCUMENT_ROOT; None for any other URL."""
+    if not isinstance(url, str) or not url.startswith(LOCAL_FILES):
+        return None
+    found = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("d")
+    return found[0] if found else None
+
+
+def local_file_of(data: dict[str, Any], control: Control) -> str | None:
+    """The local file of a task (its `data`) whose target labels an <Image>, or None."""
+    return local_file(data.get(control.field)) if control.shows == "Image" else None
+
+
+def add_local_storages(check: Check, ls: Client, pid: int, files: list[str], root: Path, title: str) -> None:
+    """Give the project a Local Files import storage (use_blob_urls: one file is one task) for each
+    folder holding the tasks' local files, root/<folder of ?d=PATH>, without syncing it: the tasks
+    come from tasks.json. Label Studio 1.23.2 serves /data/local-files/?d=PATH only under its
+    LOCAL_FILES_DOCUMENT_ROOT, which `root` must be, and only when PATH's folder is inside the
+    storage of a project the user can access (io_storages/localfiles/views.py); a storage's path
+    must be a folder strictly inside that root (models.py validate_connection)."""
+    missing = [f for f in files if not (root / f).is_file()]
+    check(not missing, f"the tasks' {len(files)} local files are under {root}",
+          f"{len(missing)} missing, e.g. {missing[:3]}" if missing else "")
+    for folder in sorted({str((root / f).parent) for f in files}):
+        made = ls.session.post(ls.base + "/api/storages/localfiles", timeout=30, json={
+            "project": pid, "path": folder, "use_blob_urls": True, "title": title})
+        body = made.json() if made.headers.get("Content-Type", "").startswith("application/json") else {}
+        ok = made.status_code == 201 and body.get("path") == folder
+        check(ok, f"Local Files storage for {folder} (not synced)",
+              f"id {body.get('id')}, last_sync {body.get('last_sync')}" if ok
+              else f"{made.status_code}: {made.text[:400]}")
+
+
+def image_served(check: Check, ls: Client, url: str, file: Path, ls_log: str | None) -> tuple[int, int]:
+    """Label Studio serves a task's local file to the API token (200, the file's bytes) and refuses
+    it without credentials (401/403): a backend has to authenticate to read the images. Returns
+    where these two requests' lines start and end in LS's log (the refusal logs an error with a
+    traceback), waiting a little for the last one, so that step 9 leaves them out."""
+    start = log_size(ls_log)
+    shown = ls.session.get(ls.base + url, timeout=30)
+    check(shown.status_code == 200 and shown.content == file.read_bytes(),
+          f"LS serves {url} with the legacy token: 200, the file's bytes",
+          f"{shown.status_code} {shown.headers.get('Content-Type')} {len(shown.content)} bytes")
+    bare = requests.get(ls.base + url, timeout=30)
+    check(bare.status_code in (401, 403), "and refuses it without credentials (401/403)",
+          f"{bare.status_code} {bare.reason}")
+    if ls_log:  # runserver writes a request's line once the answer is sent
+        def logged() -> bool:
+            with open(ls_log, "rb") as fh:
+                fh.seek(start)
+                return f'HTTP/1.1" {bare.status_code} '.encode() in fh.read()
+
+        wait_for(logged, 3, 0.1)
+    return start, log_size(ls_log)
+
+
+def log_size(path: str | Path | None) -> int:
+    return Path(path).stat().st_size if path else 0
+
+
+def images_read(check: Check, backend: Client, version: str, new: list[dict[str, Any]],
+                link: dict[str, Any]) -> None:
+    """Image samples: the trained `version` read every annotated task's image (its training
+    metrics count those it could not: images_unread) and every task's prediction of it (`new`)
+    is non-empty (an image the backend cannot read leaves its task an empty prediction)."""
+    details = {v["version"]: v for v in backend.call("GET", "/versions").get("details", [])}
+    unread = ((details.get(version) or {}).get("metrics") or {}).get("images_unread")
+    check(unread == 0, f"{version} trained on every annotated task's image (metrics.images_unread)", unread)
+    empty = [p["task"] for p in new if not p.get("result")]
+    check(not empty, f"every prediction of {version} is non-empty: the backend read every task's image",
+          f"{len(empty)} empty, e.g. tasks {empty[:5]}" if empty else f"{len(new)} predictions")
+    check.info(f"the backend reads Label Studio at {link.get('url')!r} (from /setup unless LABEL_STUDIO_URL "
+               f"is set); importing the project's annotations with that address and token: "
+               f"{link.get('status')}")
+
+
+def backend_log_step(check: Check, text: str, pid: int, root: Path | None) -> None:
+    """The backend's log of this run (`text`): no error or traceback; for an image sample with
+    local files under `root`, no "no image" line of the project for a file that exists there (a
+    missing file may be logged)."""
+    def exists(reason: str) -> bool:
+        paths = re.findall(r"\?d=([^\s:;]+)", reason)
+        return root is not None and any((root / urllib.parse.unquote(d)).is_file() for d in paths)
+
+    if root is not None:
+        mine = [m for m in map(NO_IMAGE.search, text.splitlines()) if m and m.group(1) == str(pid)]
+        existing = [m.group(0) for m in mine if exists(m.group(3))]
+        check.info(f"{len(mine)} 'no image' lines for project {pid}, {len(existing)} of them for a file "
+                   "that exists")
+        check(not existing, "the backend read every existing image (no 'no image' line for one)",
+              "\n      ".join([""] + existing[:10]) if existing else "")
+    bad = [line for line in text.splitlines() if " ERROR " in line or "Traceback" in line]
+    check(not bad, "no errors or tracebacks in the backend's log",
+          "\n      ".join([""] + bad[:10]) if bad else "")
+
+
+def ls_file_requests(text: str) -> list[tuple[str, str]]:
+    """The /data/local-files/ requests Label Studio's log shows: (URL, status code) each. Lines
+    equal to the millisecond count once: LS 1.23.2 started as in step 2 logs each request through
+    two handlers, and concurrent requests interleave the copies."""
+    lines = [line for line in text.splitlines() if LS_FILE_REQUEST.search(line)]
+    return [(m.group(1), m.group(2)) for m in map(LS_FILE_REQUEST.search, dict.fromkeys(lines)) if m]
+
+
 def wait_for(predicate: Any, timeout: float, interval: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -727,8 +883,15 @@ def main() -> int:
     parser.add_argument("--basic-auth", metavar="USER:PASS",
                         help="the backend's BASIC_AUTH_USER:BASIC_AUTH_PASS; given to LS with the backend")
     parser.add_argument("--ls-log", help="Label Studio's log file, scanned for errors of this run")
+    parser.add_argument("--local-files-root", type=Path,
+                        help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT, which the tasks' "
+                             "/data/local-files/?d= paths are relative to (default: the sample folder)")
+    parser.add_argument("--backend-log", type=Path,
+                        help="the backend's log file (backend.log of the render folder), scanned for this "
+                             "run's 'no image' lines and errors (default: backend.log beside --spec, if any)")
     args = parser.parse_args()
 
+    began = time.monotonic()
     check = Check()
     sample = Sample(args.sample)
     ls = Client(args.ls_url, args.token)
@@ -741,8 +904,15 @@ def main() -> int:
     config, target, to_name, rtype = sample.config, sample.target, sample.to_name, sample.type
     control = sample.control
     log_start = Path(args.ls_log).stat().st_size if args.ls_log else 0
+    backend_log = args.backend_log or (Path(args.spec).parent / "backend.log" if args.spec else None)
+    backend_log = backend_log if backend_log is not None and backend_log.is_file() else None
+    backend_log_start = backend_log.stat().st_size if backend_log else 0
+    root = (args.local_files_root or sample.folder).resolve()
+    files = [f for t in sample.tasks if (f := local_file_of(t.get("data") or {}, control))]
     log_probe = None  # where the deliberate bad-prediction probe starts in the log
     versions_seen: list[str] = []
+    pid = 0  # the project, once created
+    own_requests = (0, 0)  # where image_served's requests are in LS's log
 
     def setup_version(pid: int) -> str:
         version = backend.call("POST", "/setup", json={"project": f"{pid}.0", "schema": config})["model_version"]
@@ -797,6 +967,10 @@ def main() -> int:
         check.info(f"project {pid}: show_collab_predictions={project.get('show_collab_predictions')} "
                    f"evaluate_predictions_automatically={project.get('evaluate_predictions_automatically')} "
                    f"model_version={project.get('model_version')!r}")
+        if files:  # before the import: Label Studio serves the images only from a project's storage
+            add_local_storages(check, ls, pid, files, root, f"mlgen e2e {sample.folder.name} images")
+            first = next(t["data"][control.field] for t in sample.tasks if local_file_of(t["data"], control))
+            own_requests = image_served(check, ls, first, root / files[0], args.ls_log)
         payload = [Sample.bare(sample.tasks[i]) for i in indexes]
         imported = ls.call("POST", f"/api/projects/{pid}/import?return_task_ids=true", json=payload)
         check(imported.get("task_count") == n, f"imported {n} tasks", imported.get("task_count"))
@@ -921,6 +1095,8 @@ def main() -> int:
         example = next(iter(invalid.items()), None)
         check(not invalid, f"every new prediction {VALID_WHAT[control.kind]}",
               f"{len(invalid)}, e.g. task {example[0]}: {example[1]}" if example else 0)
+        if control.shows == "Image":
+            images_read(check, backend, v1, new, link)
         if control.kind == "spans":
             spans_offsets_in_ls(check, ls, control, new, data_of)
         if control.kind == "number":
@@ -1021,14 +1197,33 @@ def main() -> int:
         check.step("9. Label Studio log")
         with open(args.ls_log, "rb") as fh:
             fh.seek(log_start)
-            raw = fh.read() if log_probe is None else fh.read(log_probe - log_start)
-            text = raw.decode("utf-8", "replace")
+            raw = fh.read()
+        # this script's own requests for an image (one refused with an error and a traceback) left out
+        mine = slice(max(own_requests[0] - log_start, 0), max(own_requests[1] - log_start, 0))
+        others = raw[: mine.start] + raw[mine.stop:]
+        until_probe = others if log_probe is None else others[: log_probe - log_start - len(raw[mine])]
+        text = until_probe.decode("utf-8", "replace")
+        if files:
+            served = ls_file_requests(others.decode("utf-8", "replace"))
+            codes = Counter(code for _, code in served)
+            fine = {url for url, code in served if code in ("200", "304")}
+            check.info(f"LS answered the backend's /data/local-files/ requests: {dict(codes)}, {len(fine)} "
+                       f"distinct images served (none when the backend had them all in its image cache)")
+            refused = {code: count for code, count in codes.items() if code not in ("200", "304")}
+            check(not refused, "LS refused none of the backend's /data/local-files/ requests", refused)
         bad = [line for line in text.splitlines()
                if any(k in line for k in ("[ERROR]", "Traceback", "Error validating prediction", "ValidationError"))
                or ("[WARNING]" in line and ("ml" in line.lower() or "predict" in line.lower()))]
         check(not bad, "no errors or ML warnings in LS's log", "\n      ".join([""] + bad[:20]) if bad else "")
 
+    if backend_log is not None:
+        check.step(f"10. the backend's log ({backend_log})")
+        with open(backend_log, "rb") as fh:
+            fh.seek(backend_log_start)
+            backend_log_step(check, fh.read().decode("utf-8", "replace"), pid, root if files else None)
+
     print(f"\nmodel versions seen (from /setup): {versions_seen}")
+    print(f"run took {time.monotonic() - began:.1f} s")
     print(f"\n{'FAIL' if check.failures else 'PASS'}: {len(check.failures)} failed check(s)"
           + (": " + "; ".join(check.failures) if check.failures else ""))
     return 1 if check.failures else 0
