@@ -16,6 +16,15 @@ it with the kind's own `scores` on the held-out tasks. Beside it, on the same dr
 * always "constant": the training draw's majority class, or the label set with the best value
   of the spec's metric on the training draw, or the training draw's median
   (DummyRegressor(strategy="median")).
+* spans (`<Labels>` on a `<Text>`), "gazetteer": every entity string of the training draw, each
+  labelled with its most frequent label there, found again in a held-out text (str.find, longest
+  first, no overlaps), as tests/e2e/test_samples.py's span_quality does; no constant (a text
+  given no entity scores 0);
+* an image feature (samples/digits), "centroid": NearestCentroid on the same pixels (the
+  runtime's ImageVectorizer of the same prepared images); the constant as for single choice.
+  The images are read from the sample folder (the file a `/data/local-files/?d=...` URL names),
+  decoded by the runtime's fetch.decode_image and prepared by its ImageLoader, as a training does
+  with the images Label Studio serves: no HTTP;
 Every recipe is scored by the same kind's `scores`, made without the spec's `prediction`
 options: a multiple-choice output is chosen at 0.5, which is what the service serves (with
 `threshold: tuned`, the kind's scores would re-tune the thresholds on halves of the held-out
@@ -35,7 +44,8 @@ train_test_split with random_state = seed, seeds 0..4, stratified by class for s
 shuffled otherwise (a set of choices or a number cannot be stratified on); the held-out set is
 every task not drawn. A size that would leave less than --min-heldout of the tasks held out is
 replaced by the largest size that does not (noted in the output), and 800 rows made by
-repeating the sample's tasks are then timed too (timing only, clearly labelled).
+repeating the sample's tasks are then timed too (timing only, clearly labelled). Spans and
+images are measured at 20, 50, 100 and 200 only (300 tasks each; no 800-row timing).
 
 Metrics are means over seeds (± standard deviation); training time is the median of every timed
 fit (seeds x --repeats, the recipes alternating), a fit being fit_model (rows_to_matrix, encode,
@@ -68,6 +78,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import sklearn
@@ -79,6 +90,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error
 from sklearn.model_selection import train_test_split
 from sklearn.multiclass import OneVsRestClassifier
+from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -91,7 +103,10 @@ sys.dont_write_bytecode = True  # leave no __pycache__ in the template
 
 from backend.config import Config  # noqa: E402
 from backend.evaluation import evaluate  # noqa: E402
+from backend.fastpath import compile_model  # noqa: E402
 from backend.features import BadTaskError, read_field, read_row, rows_to_matrix  # noqa: E402
+from backend.fetch import decode_image  # noqa: E402
+from backend.images import ImageLoader  # noqa: E402
 from backend.labelconfig import find_target, parse_label_config  # noqa: E402
 from backend.model import fit_model  # noqa: E402
 from backend.predictor import predict_tasks  # noqa: E402
@@ -100,14 +115,17 @@ from backend.targets.number import RESIDUAL_FOLDS  # noqa: E402
 from mlgen import load_spec  # noqa: E402
 
 SIZES = (20, 50, 100, 200, 800)
+SHORT_SIZES = (20, 50, 100, 200)  # spans and images: 300 tasks each, no 800-row timing
 # The metrics shown besides the spec's evaluation.metric, per kind (the spec's one comes first).
 SHOWN = {
     "single_choice": ("accuracy", "f1_macro"),
     "multiple_choice": ("f1_samples", "f1_micro"),
     "number": ("mae", "r2"),
     "rating": ("mae", "r2"),
+    "spans": ("f1_micro", "precision_micro", "recall_micro"),
 }
 MULTI = "multiple_choice"
+SPANS = "spans"
 
 
 def is_regression(target: Target) -> bool:
@@ -128,12 +146,20 @@ def describe(spec: dict[str, Any], target: Target) -> str:
             sub = ", sublinear" if f.get("sublinear_tf") else ""
             parts.append(f"{f.get('vectorizer', 'tfidf')} {f.get('analyzer', 'word')} "
                          f"{tuple(f.get('ngram_range', (1, 1)))}{sub}")
-    kinds = Counter(f["type"] for f in spec["features"] if f["type"] != "text")
+        elif f["type"] == "tokens":
+            parts.append(f"tokens window {f.get('window', 2)}, affixes {f.get('affixes', 3)}"
+                         f"{', shape' if f.get('shape', True) else ''}")
+        elif f["type"] == "image":
+            parts.append(f"image {f.get('representation', 'pixels')} {'x'.join(map(str, f.get('size', (32, 32))))}"
+                         f"{' grey' if f.get('grey', True) else ' RGB'}")
+    kinds = Counter(f["type"] for f in spec["features"] if f["type"] not in ("text", "tokens", "image"))
     parts += [f"{n} {kind}" for kind, n in sorted(kinds.items())]
     params = ", ".join(f"{k}={v}" for k, v in sorted((spec["model"].get("params") or {}).items()))
     text = f"{' + '.join(parts)} -> {spec['model']['class'].rsplit('.', 1)[-1]}({params})"
     if target.kind == MULTI:
         text += f", one-vs-rest, threshold {target.threshold}"
+    elif target.kind == SPANS:
+        text += ", SequenceTagger (B-/I- tags, Viterbi)"
     elif is_regression(target):
         text += f" (the {target.kind} kind adds a residual model: 1 + {RESIDUAL_FOLDS} + 1 fits, see targets/number.py)"
     return text
@@ -206,8 +232,55 @@ def numeric_columns(spec: dict[str, Any], tasks: list[dict[str, Any]], usable: l
     return fields
 
 
+class FolderFetcher:
+    """ImageFetcher.load_image from a sample folder: the file a /data/local-files/?d=<path> URL names."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def load_image(self, url: str, credentials: Any = None, *, task_id: Any = None, project: Any = None) -> Any:
+        name = parse_qs(urlsplit(url).query).get("d", [""])[0]
+        return decode_image((self.folder / name).read_bytes())
+
+
+def image_loader(spec: dict[str, Any], folder: Path) -> ImageLoader | None:
+    """The runtime's ImageLoader, reading the sample's files instead of Label Studio's."""
+    if not any(f["type"] == "image" for f in spec["features"]):
+        return None
+    return ImageLoader(spec["features"], None, lambda project: None, fetcher=FolderFetcher(folder))
+
+
+def find_all(text: str, gazetteer: list[tuple[str, str]]) -> list[tuple[int, int, str, str, float]]:
+    """The gazetteer's strings in the text, longest first, none overlapping an earlier one."""
+    found, taken = [], [False] * len(text)
+    for name, label in gazetteer:
+        at = text.find(name)
+        while at != -1:
+            if not any(taken[at:at + len(name)]):
+                found.append((at, at + len(name), label, name, 1.0))
+                taken[at:at + len(name)] = [True] * len(name)
+            at = text.find(name, at + 1)
+    return sorted(found)
+
+
+def fit_gazetteer(answers: list[list[Any]]) -> list[tuple[str, str]]:
+    known: dict[str, Counter] = {}
+    for spans in answers:
+        for _, _, label, text in spans:
+            if text:
+                known.setdefault(text, Counter())[label] += 1
+    return [(name, known[name].most_common(1)[0][0]) for name in sorted(known, key=len, reverse=True)]
+
+
+def objects(values: list[Any]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        array[i] = value
+    return array
+
+
 def recipes_for(spec: dict[str, Any], target: Target, plain: Target, tasks: list[dict[str, Any]],
-                answers: list[Any]) -> tuple[list[Recipe], list[int]]:
+                answers: list[Any], loader: ImageLoader | None = None) -> tuple[list[Recipe], list[int]]:
     """The recipes that apply to a sample, and the indices of the tasks they can read."""
     rows, usable = [], []
     for i, task in enumerate(tasks):
@@ -216,6 +289,10 @@ def recipes_for(spec: dict[str, Any], target: Target, plain: Target, tasks: list
             usable.append(i)
         except BadTaskError:
             pass
+    if loader is not None:  # every image read and prepared once, as a training's ImageLoader.load does
+        unread = loader.load("benchmark", rows, [None] * len(rows), loader.training_seconds)
+        rows = [row for k, row in enumerate(rows) if k not in unread]
+        usable = [i for k, i in enumerate(usable) if k not in unread]
     by_task = dict(zip(usable, rows))
     ans = lambda idx: [answers[i] for i in idx]  # noqa: E731
     recipes = [Recipe("ours", f"ours: {describe(spec, target)}",
@@ -223,6 +300,25 @@ def recipes_for(spec: dict[str, Any], target: Target, plain: Target, tasks: list
                       lambda m, idx: target.outputs(m, rows_to_matrix([by_task[i] for i in idx])))]
     text = next((f for f in spec["features"] if f["type"] == "text"), None)
     metric = spec["evaluation"].get("metric", target.default_metric)
+
+    if target.kind == SPANS:
+        field = next(f["field"] for f in spec["features"] if f["type"] == "tokens")
+        texts = {i: str(read_field(tasks[i].get("data"), field) or "") for i in usable}
+        recipes.append(Recipe(
+            "gazetteer", "gazetteer: the training draw's entity strings, longest first, each with its most "
+                         "frequent label, found by str.find",
+            lambda idx: fit_gazetteer(ans(idx)),
+            lambda g, idx: objects([(find_all(texts[i], g), 1.0) for i in idx])))
+        return recipes, usable
+    if loader is not None:
+        column, vectorizer = next(iter(loader.vectorizers.items()))
+        pixels = dict(zip(usable, vectorizer.transform([row[column] for row in rows])))
+        image_matrix = lambda idx: np.array([pixels[i] for i in idx])  # noqa: E731
+        recipes.append(Recipe(
+            "centroid", f"centroid: NearestCentroid() on the same {vectorizer.n_features_out} pixels "
+                        "(ImageVectorizer of the same prepared images, outside the timed fit)",
+            lambda idx: NearestCentroid().fit(image_matrix(idx), ans(idx)),
+            lambda m, idx: one_hot(plain, [str(c) for c in m.predict(image_matrix(idx))])))
 
     if not is_regression(target) and text is not None:
         texts = {i: "" if (v := read_field(tasks[i].get("data"), text["field"])) is None else str(v)
@@ -284,12 +380,13 @@ def recipes_for(spec: dict[str, Any], target: Target, plain: Target, tasks: list
 
 
 def check_served(spec: dict[str, Any], target: Target, model: Any, tasks: list[dict[str, Any]],
-                 truth: list[Any], scored: dict[str, float]) -> int:
+                 truth: list[Any], scored: dict[str, float], loader: ImageLoader | None = None) -> int:
     """Predict the tasks through the runtime's predict_tasks, as /predict does, and check that
     every task gets a real prediction whose answers score what the kind's scores said.
     Returns how many predictions were empty (allowed for multiple choice only)."""
-    loaded = SimpleNamespace(model=model, version="benchmark")
-    service = SimpleNamespace(config=Config.from_spec(spec), target=target, predictions=None, registry=SimpleNamespace(
+    loaded = SimpleNamespace(model=model, version="benchmark", fast=compile_model(model))  # as registry.load
+    service = SimpleNamespace(config=Config.from_spec(spec), target=target, predictions=None, images=loader,
+                              registry=SimpleNamespace(
         current=lambda project: loaded, served_version=lambda project: "benchmark"))
     results = predict_tasks(service, "benchmark", tasks)
     assert len(results) == len(tasks), f"{len(results)} predictions for {len(tasks)} tasks"
@@ -299,7 +396,7 @@ def check_served(spec: dict[str, Any], target: Target, model: Any, tasks: list[d
         assert result["model_version"] == "benchmark", result
         assert isinstance(score, float) and math.isfinite(score) and 0.0 <= score <= 1.0, result
         if not result["result"]:
-            assert target.kind == MULTI, f"an empty prediction (a failed task?): {result}"
+            assert target.kind in (MULTI, SPANS), f"an empty prediction (a failed task?): {result}"
             answers.append([])
             empty += 1
             continue
@@ -307,7 +404,12 @@ def check_served(spec: dict[str, Any], target: Target, model: Any, tasks: list[d
             answers.append(target.answer(result["result"]))
         except UnreadableAnswer as exc:
             raise AssertionError(f"a prediction that does not read back as an answer ({exc}): {result}") from None
-    if target.kind == MULTI:
+    if target.kind == SPANS:
+        name = "f1_micro"
+        true = {(k, tuple(s[:3])) for k, spans in enumerate(truth) for s in spans}
+        found = {(k, tuple(s[:3])) for k, spans in enumerate(answers) for s in spans}
+        served = 2 * len(true & found) / (len(true) + len(found)) if true or found else 1.0
+    elif target.kind == MULTI:
         name = "f1_samples"
         served = f1_score(target.encode(truth), target.encode(answers), average="samples", zero_division=0)
     elif is_regression(target):
@@ -346,27 +448,34 @@ def run_sample(folder: Path, args: argparse.Namespace, out: Callable[[str], None
     # every true label read back as the service reads an annotation (checks it, orders choices)
     truth = [target.answer(target.result(a)) for a in raw_truth]
     annotated = check_annotations(target, tasks, truth)
-    recipes, usable = recipes_for(spec, target, plain, tasks, truth)
+    loader = image_loader(spec, folder)
+    recipes, usable = recipes_for(spec, target, plain, tasks, truth, loader)
     timed = [r for r in recipes if r.timed]
     idx = np.asarray(usable)
     answers = [truth[i] for i in usable]
     n = len(idx)
     max_train = n - math.ceil(args.min_heldout * n)
     sizes: list[tuple[str, int]] = []
-    for size in SIZES:
+    short_sizes = target.kind == SPANS or loader is not None
+    for size in SHORT_SIZES if short_sizes else SIZES:
         if size <= max_train:
             sizes.append((str(size), size))
         elif not sizes or sizes[-1][1] < max_train:
             sizes.append((f"{max_train} (max)", max_train))
-    short = max(SIZES) > max_train
+    short = max(SIZES) > max_train and not short_sizes
     metric = spec["evaluation"].get("metric", target.default_metric)
     shown = [metric] + [m for m in SHOWN.get(target.kind, (target.default_metric,)) if m != metric]
-    stratify = None if target.kind == MULTI or is_regression(target) else np.asarray(answers)
+    stratify = None if target.kind in (MULTI, SPANS) or is_regression(target) else np.asarray(answers)
 
     if is_regression(target):
         y = np.asarray(answers, dtype=float)
         what = (f"{target.kind} '{target.name}', {y.min():g} to {y.max():g}, median {np.median(y):g}, "
                 f"mean {y.mean():.1f}")
+    elif target.kind == SPANS:
+        counts = Counter(span[2] for a in answers for span in a)
+        what = (f"{target.kind} '{target.name}', {sum(counts.values())} entities "
+                f"({', '.join(f'{k} {counts[k]}' for k in target.labels)}), "
+                f"{sum(not a for a in answers)} texts without any")
     elif target.kind == MULTI:
         counts = Counter(label for a in answers for label in a)
         what = (f"{target.kind} '{target.name}', {len(target.labels)} choices, "
@@ -389,8 +498,9 @@ def run_sample(folder: Path, args: argparse.Namespace, out: Callable[[str], None
             f"{args.min_heldout:.0%} held out ({max_train} train / {n - max_train} held out); 800 rows made by "
             f"repeating the tasks are timed below")
     extra = target.kind == MULTI
+    w = max(15, *(len(m) + 3 for m in shown))  # a metric's column
     header = (f"   {'train':>11}  {'recipe':<10}"
-              + "".join(f"{(m + '*') if m == metric else m:>15}" for m in shown)
+              + "".join(f"{(m + '*') if m == metric else m:>{w}}" for m in shown)
               + (f"{'no pred':>9}" if extra else "")
               + f"{'fit ms':>10}{'t/ours':>8}{'held-out':>10}")
     out(header)
@@ -415,7 +525,9 @@ def run_sample(folder: Path, args: argparse.Namespace, out: Callable[[str], None
                 if not recipe.timed:
                     models[recipe.name], _ = recipe.fit(idx[train])
                 outputs = recipe.outputs(models[recipe.name], idx[test])
-                assert outputs.shape[0] == len(test) and np.isfinite(outputs).all(), recipe.name
+                assert outputs.shape[0] == len(test), recipe.name
+                assert (all(o is not None for o in outputs) if outputs.dtype == object
+                        else np.isfinite(outputs).all()), recipe.name
                 truth_test = [answers[i] for i in test]
                 # plain: decisions at 0.5 of the outputs, which is what the service serves (with
                 # tuned thresholds, target.scores would re-tune them on halves of the held-out tasks)
@@ -424,7 +536,7 @@ def run_sample(folder: Path, args: argparse.Namespace, out: Callable[[str], None
                     stats[recipe.name]["scores"][m].append(scores.get(m, math.nan))
                 if recipe.name == "ours":
                     empty = check_served(spec, target, models["ours"], [tasks[i] for i in idx[test]],
-                                         truth_test, scores)
+                                         truth_test, scores, loader)
                     served_checks += 1
                 elif extra:
                     empty = int((~(outputs >= 0.5).any(axis=1)).sum())
@@ -438,7 +550,7 @@ def run_sample(folder: Path, args: argparse.Namespace, out: Callable[[str], None
             ms = f"{t * 1000:.1f}" if t is not None else "-"
             ratio = f"{t / ours_time:.2f}" if t is not None and recipe.name != "ours" else ""
             out(f"   {label:>11}  {recipe.name:<10}"
-                + "".join(f"{fmt(s['scores'][m], m):>15}" for m in shown)
+                + "".join(f"{fmt(s['scores'][m], m):>{w}}" for m in shown)
                 + (f"{statistics.mean(s['empty']):>9.1%}" if extra else "")
                 + f"{ms:>10}{ratio:>8}{statistics.median(heldout_sizes):>10.0f}")
     if short:
@@ -454,7 +566,7 @@ def run_sample(folder: Path, args: argparse.Namespace, out: Callable[[str], None
                     converge[recipe.name] += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
                     times[recipe.name].append(seconds)
         ours_time = statistics.median(times["ours"])
-        pad = len(shown) * 15 + (9 if extra else 0)
+        pad = len(shown) * w + (9 if extra else 0)
         for recipe in timed:
             t = statistics.median(times[recipe.name])
             ratio = f"{t / ours_time:.2f}" if recipe.name != "ours" else ""
@@ -464,8 +576,10 @@ def run_sample(folder: Path, args: argparse.Namespace, out: Callable[[str], None
             f"training time only, no metric")
     out(f"   served: all {served_checks} fits of ours predicted their held-out tasks through predict_tasks: "
         + ("every prediction reads back as an answer, except the empty ones counted in 'no pred' "
-           "(no choice reached its threshold)" if extra else "every prediction non-empty and read back as an answer")
-        + f"; the {'f1_samples' if extra else 'mae' if is_regression(target) else 'accuracy'} "
+           "(no choice reached its threshold)" if extra
+           else "every prediction reads back as an answer (a text may get no entity)" if target.kind == SPANS
+           else "every prediction non-empty and read back as an answer")
+        + f"; the {'f1_samples' if extra else 'f1_micro' if target.kind == SPANS else 'mae' if is_regression(target) else 'accuracy'} "
           "of the served answers equals the kind's score")
     if any(converge.values()):
         out("   ConvergenceWarnings: " + ", ".join(f"{k} {v}" for k, v in converge.items() if v)
