@@ -130,7 +130,8 @@ def with_images(service: Service, project: str, rows: list[list[Any]], answers: 
     if unread:
         log.warning("project %s: %d of %d annotations left out of this training: their images cannot be read",
                     project, len(unread), len(rows))
-    kept = [i for i in range(len(rows)) if i not in unread]
+    left_out = set(unread)
+    kept = [i for i in range(len(rows)) if i not in left_out]
     return [rows[i] for i in kept], [answers[i] for i in kept], [seqs[i] for i in kept], len(unread)
 
 
