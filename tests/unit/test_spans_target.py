@@ -93,3 +93,55 @@ def test_readiness_and_gaps_count_entities_per_label():
     assert "LOC" in TARGET.readiness(counts, 1)
     assert TARGET.gaps(counts) == ["no entity annotated yet for: LOC"]
     assert TARGET.readiness({answer_key([]): 5}, 0) == "need at least one annotated entity"
+
+
+def test_spans_are_learnt_and_predicted_through_the_kinds_model():
+    """The kind's own model (encode, wrap, outputs) learns entities told by the word before them,
+    and finds them in unseen texts. Fails if encode, wrap or outputs drop or shift anything."""
+    from backend.features import Featurizer, rows_to_matrix
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    def text(i: int, cue: str, name: str) -> tuple[str, list]:
+        words = f"Report {i}: {cue} {name} arrived today."
+        start = words.index(name)
+        return words, [[start, start + len(name), "PER" if cue == "Mr" else "LOC", name]]
+
+    made = [text(i, cue, name) for i in range(12) for cue, name in (("Mr", f"Zoë{i % 4}"), ("in", f"Łódź{i % 4}"))]
+    X = rows_to_matrix([[t] for t, _ in made])
+    model = Pipeline([("features", Featurizer([{"field": "text", "type": "tokens"}])),
+                      ("model", TARGET.wrap(LogisticRegression(C=10)))]).fit(X, TARGET.encode([a for _, a in made]))
+    unseen = [text(99, "Mr", "Zoë2"), text(98, "in", "Łódź1")]
+    outputs = TARGET.outputs(model, rows_to_matrix([[t] for t, _ in unseen]))
+    assert [[list(e[:4]) for e in entities] for entities, _ in outputs] == [a for _, a in unseen]
+    scores = TARGET.confidence(outputs, "least_confidence")
+    assert scores.dtype == float and ((0 <= scores) & (scores <= 1)).all()
+    assert TARGET.encode([[[0, 3, "PER", "Zoë"]], []]).tolist() == [[(0, 3, "PER")], []]
+
+
+def test_edges_of_reading_and_checking_spans():
+    """Fails on off-by-one offsets, on the wrong overlap or tie rule, on stopping at a region of
+    another control, or on moving a span to a farther occurrence of its text."""
+    other_first = [{"from_name": "other", "value": {}}, region(0, 7, "PER", "Zoë Kim")]
+    assert TARGET.answer(other_first) == [[0, 7, "PER", "Zoë Kim"]]
+    assert TARGET.answer([region(0, 3, "PER"), region(3, 7, "LOC")]) == [[0, 3, "PER", None], [3, 7, "LOC", None]]
+    assert TARGET.answer([region(0, 3, "PER", "x"), region(0, 3, "LOC", "y")]) == [[0, 3, "LOC", "y"]]
+    assert TARGET.check_answer([[33, len(TEXT), "LOC", None]], [TEXT]) == [[33, 38, "LOC", "Łódź."]]
+    twice = "Kim met Kim and then Kim."
+    assert TARGET.check_answer([[19, 22, "PER", "Kim"]], [twice]) == [[21, 24, "PER", "Kim"]]
+    assert TARGET.check_answer([[2, 5, "PER", "Kim"]], [twice]) == [[0, 3, "PER", "Kim"]]
+    assert TARGET.check_answer([[7, 10, "PER", "Kim"]], [twice]) == [[8, 11, "PER", "Kim"]]
+
+
+def test_problems_counts_and_empty_scores():
+    assert TARGET.problems(CONFIG.controls["ner"], CONFIG) == []
+    lost = parse_label_config('<View><Labels name="l" toName="nowhere"><Label value="A"/></Labels></View>')
+    assert [p.code for p in TARGET.problems(lost.controls["l"], lost)] == ["unknown-object"]
+    from backend.targets import answer_key
+
+    counts = {answer_key([[0, 3, "PER", "Zoë"]]): 3, answer_key([[0, 3, "PER", "Kim"], [4, 7, "LOC", "Rio"]]): 2}
+    assert TARGET.readiness(counts, 5) == "min_per_class is 5; these labels have fewer entities: {'LOC': 2}"
+    assert TARGET.gaps({answer_key([]): 1}) == ["no entity annotated yet for: PER, LOC"]
+    none = np.empty(1, dtype=object)
+    none[0] = ([], 1.0)
+    assert TARGET.scores([[]], none) == {"f1_micro": 0.0, "f1_macro": 0.0, "precision_micro": 0.0, "recall_micro": 0.0}
