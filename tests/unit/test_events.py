@@ -132,6 +132,18 @@ def test_deleted_annotations_are_removed_from_their_project(service):
     assert handle_webhook(service, nothing) == (200, {"status": "ok", "stored": 0, "removed": 0, "training": {}})
 
 
+def test_a_deletion_across_projects_charges_each_project_its_own(service):
+    """One ANNOTATIONS_DELETED holding annotations of two projects removes each from its own
+    project and counts a change and a rewrite in each (so each retrains in full). Fails if a
+    project's removal deletes another project's annotations (the first one was charged all)."""
+    created(service, [annotation(1, project=1), annotation(2, project=2), annotation(3, project=2)],
+            [task(1), task(2), task(3)])
+    status, body = handle_webhook(service, {"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 1}, {"id": 2}]})
+    assert status == 200 and body["removed"] == 2 and set(body["training"]) == {"1", "2"}
+    assert service.store.annotation_ids("1") == set() and service.store.annotation_ids("2") == {3}
+    assert service.store.project("1")["rewrites"] == 1 and service.store.project("2")["rewrites"] == 1
+
+
 @pytest.mark.parametrize("position", [0, LOOKUP_CHUNK + 7, 2 * LOOKUP_CHUNK + 48])
 def test_a_large_deletion_finds_annotations_in_every_chunk_of_ids(service, position):
     """Thousands of deleted ids are looked up in chunks (SQLite's variable limit): a project

@@ -161,7 +161,8 @@ class Store:
                 changed += 1
                 rewrites += existed is not None
             for annotation_id in removed:
-                deleted = db.conn.execute("DELETE FROM annotations WHERE id = ?", (annotation_id,)).rowcount
+                deleted = db.conn.execute("DELETE FROM annotations WHERE id = ? AND project = ?",
+                                          (annotation_id, project)).rowcount  # only this project's
                 changed += deleted
                 rewrites += deleted
             for reason, count in (skipped or {}).items():
