@@ -139,7 +139,9 @@ def test_a_burst_of_webhooks_over_http_trains_once_after_the_debounce_and_serves
         def trained() -> str | None:
             project = service.project()
             idle = project and not (project["training_queued"] or project["training_running"])
-            return idle and not project["model_version"].endswith("untrained") and project["model_version"]
+            # a run is marked ended just after its version is published: wait for that too
+            ended = idle and all(run["status"] != "running" for run in service.runs())
+            return ended and not project["model_version"].endswith("untrained") and project["model_version"]
 
         version = wait_for(trained, 60, "a trained version")
         runs = service.runs()
