@@ -5,7 +5,7 @@
    venv of the e2e tests for its rendered requirements (tests/helpers.py:runtime_python(project),
    Pillow included; built if missing), a fresh MODEL_DIR and PREDICTION_CACHE_SIZE=0 (a repeated
    body is not answered from the prediction cache: every answer reads its images).
-2. A stand-in Label Studio, tests/e2e/test_samples.py's LocalFiles, serves the sample folder at
+2. A stand-in Label Studio, tests/label_studio_files.py's LabelStudioFiles, serves the sample folder at
    /data/local-files/?d=<path> on 127.0.0.1 to `Authorization: Token <t>` only (401 otherwise),
    and counts the files it serves. /setup gets its address and token, as Label Studio sends them.
 3. Training: the sample's 100 annotated tasks as ANNOTATION_CREATED webhooks (benchmarks/serve.py's
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
 import platform
@@ -58,14 +57,7 @@ sys.path[:0] = [str(HERE), str(REPO / "tests"), str(REPO / "tests" / "e2e")]
 
 import serve  # noqa: E402  (benchmarks/serve.py: processes, bodies, training)
 from helpers import runtime_python  # noqa: E402
-
-
-def local_files_class() -> type:
-    """tests/e2e/test_samples.py's LocalFiles, imported by path."""
-    spec = importlib.util.spec_from_file_location("e2e_test_samples", REPO / "tests" / "e2e" / "test_samples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.LocalFiles
+from label_studio_files import LabelStudioFiles, folder  # noqa: E402
 
 
 class ImageTarget(serve.Target):
@@ -78,7 +70,7 @@ class ImageTarget(serve.Target):
     def setup_body(self) -> str:
         return serve.dumps({**serve.payload("setup"), "project": serve.LS_PROJECT,
                             "schema": self.spec["labeling_config"], "hostname": self.label_studio.url,
-                            "access_token": self.label_studio.TOKEN})
+                            "access_token": self.label_studio.token})
 
 
 def p90(values: list[float]) -> float:
@@ -99,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mlgen-images-"))
     label_studio = None
     try:
-        label_studio = local_files_class()(SAMPLE)
+        label_studio = LabelStudioFiles(folder(SAMPLE), "bench-legacy-token-0123456789")
         return run(args, workdir, label_studio)
     finally:
         serve.stop_all()
@@ -206,7 +198,7 @@ def run(args: argparse.Namespace, workdir: Path, label_studio: Any) -> int:
     url = label_studio.url + unannotated[0]["data"]["image"]
     floor = []
     for _ in range(50):
-        request = urllib.request.Request(url, headers={"Authorization": f"Token {label_studio.TOKEN}"})
+        request = urllib.request.Request(url, headers={"Authorization": f"Token {label_studio.token}"})
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
@@ -229,7 +221,7 @@ def run(args: argparse.Namespace, workdir: Path, label_studio: Any) -> int:
           f"{platform.machine()}; runtime: " + ", ".join(
               f"{name} {v}" for name, v in zip(("python", "pillow", "scikit-learn", "waitress"), versions)))
     print(f"service: samples/digits rendered ({serve.recipe(spec)}), PREDICTION_CACHE_SIZE=0, fresh MODEL_DIR; "
-          f"stand-in Label Studio (tests/e2e LocalFiles, token required, 401 without) on {label_studio.url}")
+          f"stand-in Label Studio (tests/label_studio_files.py, token required, 401 without) on {label_studio.url}")
     print(f"trained by {len(annotated)} ANNOTATION_CREATED webhooks in {trained_in:.1f}s: serving {target.version} "
           f"({training['served_on']} annotations, {training['duration_s']}s); the training fetched "
           f"{fetched_training} images; a 100-task /predict of the annotated tasks: 100 non-empty, 0 fetched")

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
-import posixpath
 import subprocess
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from helpers import PAYLOADS, SAMPLES
+from label_studio_files import LabelStudioFiles, folder
 from mlgen import render_backend
 from procs import Service, wait_for
 
@@ -123,67 +120,16 @@ def span_quality(texts: list[str], truths: list, answers: list, annotated: list)
     return "entity F1", value, baseline, value >= baseline + 0.1
 
 
-class LocalFiles:
-    """A stand-in for the Label Studio a sample's images are imported into (README.md of the
-    sample): /data/local-files/?d=<path> serves the sample folder's files (as with
-    LOCAL_FILES_DOCUMENT_ROOT=<folder> and a Local Storage of its images/) to `Authorization:
-    Token <TOKEN>` and answers 401 without it, 404 for a file it lacks; /api/tasks/ answers the
-    import that the first /setup starts with a project that has no annotation yet, and PATCH
-    /api/projects/<id>/ accepts the served version as the project's prediction source."""
-
-    TOKEN = "e2e-legacy-token-0123456789"
-
-    def __init__(self, root: Path) -> None:
-        self.listed = threading.Event()  # the import asked for the project's tasks
-        self.served = 0  # files served
-        files = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                url = urlparse(self.path)
-                if self.headers.get("Authorization") != f"Token {files.TOKEN}":
-                    return self.send(401, b'{"detail": "Authentication credentials were not provided."}')
-                if url.path == "/api/tasks/":
-                    files.listed.set()
-                    return self.send(200, b'{"tasks": [], "total": 0}')
-                name = posixpath.normpath(parse_qs(url.query).get("d", [""])[0]).lstrip("/")
-                path = root / name
-                if url.path != "/data/local-files/" or name.startswith("..") or not path.is_file():
-                    return self.send(404, b"Not Found", "text/html")
-                files.served += 1
-                self.send(200, path.read_bytes(), "image/png")
-
-            def do_PATCH(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                authorized = self.headers.get("Authorization") == f"Token {files.TOKEN}"
-                self.send(200 if authorized and self.path.startswith("/api/projects/") else 401, b"{}")
-
-            def send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+TOKEN = "e2e-legacy-token-0123456789"  # what /setup sends as the stand-in Label Studio's token
 
 
-def label_studio_files(folder: Path, spec: dict) -> LocalFiles | None:
+def label_studio_files(sample: Path, spec: dict) -> LabelStudioFiles | None:
     """A stand-in Label Studio serving the sample's files, when its tasks point at images."""
-    return LocalFiles(folder) if any(f["type"] == "image" for f in spec["features"]) else None
+    return LabelStudioFiles(folder(sample), TOKEN) if any(f["type"] == "image" for f in spec["features"]) else None
 
 
-def served_version(service: Service, spec: dict, label_studio: LocalFiles | None = None) -> str:
-    reach = ({"hostname": label_studio.url, "access_token": LocalFiles.TOKEN} if label_studio
+def served_version(service: Service, spec: dict, label_studio: LabelStudioFiles | None = None) -> str:
+    reach = ({"hostname": label_studio.url, "access_token": label_studio.token} if label_studio
              else {"hostname": "http://127.0.0.1:9"})  # no Label Studio there: nothing to import
     body = {**payload("setup"), "project": f"{PROJECT_ID}.1700000000", "schema": spec["labeling_config"], **reach}
     status, answer = service.post("/setup", body)

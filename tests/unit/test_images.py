@@ -11,12 +11,9 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -28,6 +25,7 @@ from backend.settings import load_settings
 from backend.trainer import train_project
 from backend.wiring import create_service
 from helpers import TEMPLATE_PROJECT
+from label_studio_files import LabelStudioFiles
 from mlgen import load_spec
 from PIL import Image
 
@@ -47,54 +45,6 @@ def picture(shape: str, k: int) -> bytes:
     return buffer.getvalue()
 
 
-class LabelStudioStandIn:
-    """Serves `files` at /data/local-files/?d=<name> (a name under slow/ after SLOW_SECONDS) to
-    the token, and an empty project at /api/tasks/; records (path, Authorization) of each GET."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = files
-        self.requests: list[tuple[str, str | None]] = []
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                auth = self.headers.get("Authorization")
-                stand_in.requests.append((self.path, auth))
-                url = urlparse(self.path)
-                if auth != f"Token {TOKEN}":
-                    return self.send(401, b'{"detail": "Authentication credentials were not provided."}',
-                                     "application/json")
-                if url.path == "/api/tasks/":
-                    return self.send(200, b'{"tasks": [], "total": 0}', "application/json")
-                name = parse_qs(url.query).get("d", [""])[0]
-                if url.path != "/data/local-files/" or name not in stand_in.files:
-                    return self.send(404, b"Not Found", "text/html")
-                if name.startswith("slow/"):
-                    time.sleep(SLOW_SECONDS)
-                self.send(200, stand_in.files[name], "image/png")
-
-            def send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def image_requests(self) -> list[tuple[str, str | None]]:
-        return [(path, auth) for path, auth in self.requests if path.startswith("/data/local-files/")]
-
-
 SHAPES = ["bar", "square"]
 
 
@@ -102,7 +52,7 @@ SHAPES = ["bar", "square"]
 def label_studio():
     files = {f"images/{shape}{k}.png": picture(shape, k) for shape in SHAPES for k in range(12)}
     files["slow/bar0.png"] = picture("bar", 0)
-    stand_in = LabelStudioStandIn(files)
+    stand_in = LabelStudioFiles(files.get, TOKEN, slow=SLOW_SECONDS)
     yield stand_in
     stand_in.close()
 
@@ -136,7 +86,7 @@ def train(service, project: str = "1") -> dict:
     return train_project(service, project, "test")
 
 
-def with_environment_credentials(label_studio: LabelStudioStandIn) -> dict[str, str]:
+def with_environment_credentials(label_studio: LabelStudioFiles) -> dict[str, str]:
     return {"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": TOKEN}
 
 
