@@ -1,6 +1,8 @@
-"""The SQLite state (backend/store.py), method by method: annotations and their write order,
-the per-project training state machine, versions and what publishing or activating one does,
-pruning, recovery after a crash, runs, cursors and leases."""
+"""The state (backend/store.py), method by method, on both its databases (an SQLite file and
+a real PostgreSQL server): annotations and their write order, the per-project training state
+machine and its leases, versions and what publishing or activating one does, pruning, recovery
+after a crash, runs, cursors and leases; then what concurrent writers from several processes
+(replicas) must not break."""
 
 from __future__ import annotations
 
@@ -11,13 +13,23 @@ import time
 from datetime import datetime
 
 import pytest
-from backend.store import SCHEMA_VERSION, Store, now
+from backend.store import SCHEMA_VERSION, LeaseLost, Store, now
 from backend.targets import answer_key
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path):
+    """Where a test's state lives: a new SQLite file, or a new empty PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "state" / "backend.db"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "state" / "backend.db")
+def store(location):
+    store = Store(location)
+    yield store
+    store.close()
 
 
 def note(id_: int, answer, text: str | None = None, task: int | None = None) -> dict:
@@ -54,8 +66,9 @@ def test_opening_creates_the_folder_and_a_wal_database_at_the_schema_version(tmp
     path = tmp_path / "deep" / "er" / "backend.db"
     store = Store(path)
     assert path.exists()
-    assert store.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.engine == "sqlite"
+    assert store.database.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.database.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     store.save_annotations("1", [note(1, "a")], [])
     assert Store(path).count_annotations("1") == 1
 
@@ -71,28 +84,28 @@ def test_now_is_a_utc_timestamp_in_milliseconds():
 def test_each_thread_has_its_own_connection_and_sees_committed_writes(store):
     """A thread's connection is kept for it (the same object each time) and is not another
     thread's; what one thread commits another reads."""
-    assert store.db is store.db
+    assert store.database.conn is store.database.conn
     seen = {}
 
     def other():
-        seen["db"] = store.db
+        seen["db"] = store.database.conn
         store.save_annotations("1", [note(1, "a")], [])
 
     thread = threading.Thread(target=other)
     thread.start()
     thread.join()
-    assert seen["db"] is not store.db
+    assert seen["db"] is not store.database.conn
     assert store.count_annotations("1") == 1
 
 
 def test_a_transaction_that_raises_writes_nothing(store):
     """Writes inside a failed transaction are rolled back, and the connection is usable after."""
     with pytest.raises(RuntimeError), store.transaction() as db:
-        db.conn.execute("INSERT INTO cursors (name, value) VALUES ('x', '1')")
+        db.execute("INSERT INTO cursors (name, value) VALUES ('x', '1')")
         raise RuntimeError("boom")
     assert store.cursor("x") is None
     with store.transaction() as db:
-        db.conn.execute("INSERT INTO cursors (name, value) VALUES ('x', '1')")
+        db.execute("INSERT INTO cursors (name, value) VALUES ('x', '1')")
     assert store.cursor("x") == 1
 
 
@@ -122,7 +135,7 @@ def test_saving_an_annotation_again_updates_it_and_counts_a_rewrite(store):
     assert store.save_annotations("1", [note(1, "b", text="edited", task=77)], []) == 1
     assert store.annotations("1") == [({"text": "t2"}, "b", 2), ({"text": "edited"}, "b", 3)]
     assert store.count_annotations("1") == 2
-    row = store.db.conn.execute("SELECT task, project FROM annotations WHERE id = 1").fetchone()
+    row = store.database.execute("SELECT task, project FROM annotations WHERE id = 1").fetchone()
     assert row == (77, "1")
     state = store.project("1")
     assert state["changes"] == 3 and state["rewrites"] == 1
@@ -205,7 +218,8 @@ def test_answer_counts_group_equal_answers_by_their_key(store):
 def test_an_unknown_project_has_a_blank_state(store):
     """A project the store has never seen reads as all zeros, with no job and no version."""
     assert store.project("7") == {"project": "7", "changes": 0, "rewrites": 0, "updates": 0, "pending": 0,
-                                  "running": 0, "job": None, "version": None}
+                                  "running": 0, "job": None, "version": None, "due_at": None, "holder": None,
+                                  "lease_until": None}
     assert store.projects() == [] and store.served_version("7") is None
 
 
@@ -458,3 +472,123 @@ def test_a_store_written_by_another_connection_is_read_at_once(tmp_path):
     conn = sqlite3.connect(path)
     assert json.loads(conn.execute("SELECT answer FROM annotations").fetchone()[0]) == "a"
     conn.close()
+
+
+# training leases -------------------------------------------------------------------------
+
+
+def test_a_claimed_training_is_leased_to_its_holder_and_renewed_only_by_it(store):
+    """Claiming records the holder and a lease; only the holder renews it, and a finished
+    training leaves no lease behind."""
+    store.mark_pending("1", "j1")
+    before = time.time()
+    status, _ = store.claim_training("1", "worker-a", 30)
+    state = store.project("1")
+    assert status == "claimed" and state["holder"] == "worker-a"
+    assert before + 29 < state["lease_until"] < time.time() + 31
+    assert store.renew_lease("1", "worker-a", 60) and store.project("1")["lease_until"] > before + 59
+    assert not store.renew_lease("1", "worker-b", 60)
+    assert not store.renew_lease("2", "worker-a", 60)  # no such training
+    store.finish_training("1", changes_back=0, holder="worker-b")  # not its training: nothing happens
+    assert store.project("1")["running"] == 1
+    store.finish_training("1", changes_back=0, holder="worker-a")
+    state = store.project("1")
+    assert state["running"] == 0 and state["holder"] is None and state["lease_until"] is None
+    assert not store.renew_lease("1", "worker-a", 60)
+
+
+def test_a_training_under_a_live_lease_is_busy_and_an_expired_one_is_taken_over(store):
+    """While a worker's lease runs, its project's next queued training waits ('busy'); once the
+    lease expires (the worker died), the next claim takes the training over and the dead
+    worker's run is marked interrupted."""
+    store.mark_pending("1", "j1")
+    store.claim_training("1", "worker-a", 0.2)
+    dead_run = store.start_run("1", "webhook")
+    store.mark_pending("1", "j2")
+    assert store.claim_training("1", "worker-b", 30) == ("busy", None)
+    time.sleep(0.3)
+    status, _ = store.claim_training("1", "worker-b", 30)
+    assert status == "claimed" and store.project("1")["holder"] == "worker-b"
+    assert [r["status"] for r in store.runs("1") if r["id"] == dead_run] == ["interrupted"]
+
+
+def test_publishing_after_losing_the_lease_records_nothing(store):
+    """A worker that lost its training (its lease expired and another took it over) cannot
+    publish: the version is not recorded and the new holder's training stays running."""
+    store.mark_pending("1", "j1")
+    _, claimed = store.claim_training("1", "worker-a", 0.05)
+    time.sleep(0.1)
+    store.mark_pending("1", "j2")
+    store.claim_training("1", "worker-b", 30)
+    with pytest.raises(LeaseLost):
+        store.publish_version(version_record("1", 1), True, claimed, holder="worker-a")
+    assert store.versions("1") == [] and store.served_version("1") is None
+    state = store.project("1")
+    assert state["running"] == 1 and state["holder"] == "worker-b"
+    store.publish_version(version_record("1", 1), True, claimed, holder="worker-b")
+    assert store.served_version("1") == "1-v1" and store.project("1")["holder"] is None
+
+
+def test_reaping_requeues_dead_workers_trainings_and_late_queued_ones(store):
+    """`reap` queues again the trainings whose lease expired (interrupting their runs) and the
+    queued ones not started `grace` seconds after they were due, each once; it leaves live
+    trainings and trainings not yet late alone."""
+    for project in ("dead", "live", "late", "fresh"):
+        store.mark_pending(project, f"job-{project}", delay=0 if project != "fresh" else 30)
+    store.claim_training("dead", "worker-a", 0.05)
+    dead_run = store.start_run("dead", "webhook")
+    store.claim_training("live", "worker-b", 30)
+    live_run = store.start_run("live", "webhook")
+    time.sleep(0.15)
+    assert sorted(store.reap(grace=0.1)) == [("dead", "job-dead"), ("late", "job-late")]
+    dead = store.project("dead")
+    assert dead["pending"] == 1 and dead["running"] == 0 and dead["holder"] is None
+    assert {r["id"]: r["status"] for r in store.runs()} == {dead_run: "interrupted", live_run: "running"}
+    assert store.reap(grace=0.1) == []  # marked due now: not late again at once
+    assert store.project("live")["running"] == 1
+    assert store.claim_training("dead", "worker-b", 30)[0] == "claimed"
+
+
+def test_a_store_stamps_when_a_queued_training_is_due(store):
+    """mark_pending records when the training is due (now plus its debounce delay)."""
+    before = time.time()
+    store.mark_pending("1", "j1", delay=5)
+    assert before + 5 <= store.project("1")["due_at"] <= time.time() + 5
+
+
+# several writers at once (web replicas, workers) ------------------------------------------
+
+
+def test_concurrent_writers_on_two_stores_lose_and_duplicate_nothing(location):
+    """Two stores on one database (two replicas), eight threads each, saving overlapping
+    annotations of two projects at once: every annotation is stored once, every write got its
+    own seq, the change counts add up, and exactly one of many concurrent mark_pending calls
+    queues a training."""
+    replicas = [Store(location), Store(location)]
+    errors: list[BaseException] = []
+    queued: list[bool] = []
+
+    def writer(store: Store, worker: int) -> None:
+        try:
+            for i in range(25):
+                annotation = (worker * 25 + i) % 150 + 1  # ids overlap between threads
+                store.save_annotations(str(annotation % 2), [note(annotation, "a")], [])
+                queued.append(store.mark_pending("p", f"job-{worker}-{i}")[0])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(replicas[n % 2], n)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = replicas[0]
+    assert store.count_annotations() == 150
+    assert store.annotation_ids("0") == set(range(2, 151, 2)) and store.annotation_ids("1") == set(range(1, 151, 2))
+    seqs = [seq for project in ("0", "1") for _, _, seq in store.annotations(project)]
+    assert len(set(seqs)) == 150 and max(seqs) == 400  # 16 x 25 writes, each its own seq
+    assert store.project("0")["changes"] + store.project("1")["changes"] == 400
+    assert queued.count(True) == 1 and len(queued) == 400
+    for replica in replicas:
+        replica.close()

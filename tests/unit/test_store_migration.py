@@ -1,4 +1,5 @@
-"""A state directory written by the release before target kinds opens and keeps working."""
+"""A state directory written by the release before target kinds opens and keeps working (and
+gains the training leases of schema version 3)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,12 @@ def test_version_1_state_is_migrated_in_place(tmp_path):
     assert [answer for _, answer, _ in store.annotations("3")] == labels
     assert store.answer_counts("3") == {'"AI"': 2, '"Coding"': 1, json.dumps(labels[2], ensure_ascii=False): 1}
     assert store.project("3")["changes"] == 4
-    columns = {row[1] for row in store.db.conn.execute("PRAGMA table_info(annotations)")}
+    columns = {row[1] for row in store.database.execute("PRAGMA table_info(annotations)")}
     assert "label" not in columns and "answer" in columns
-    assert store.db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.database.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    held = {row[1] for row in store.database.execute("PRAGMA table_info(projects)")}
+    assert {"due_at", "holder", "lease_until"} <= held  # version 3: training leases
+    assert store.mark_pending("3", "j1", delay=1)[0] and store.claim_training("3", "w", 30)[0] == "claimed"
 
     # it keeps working: new writes, and a second opening changes nothing
     store.save_annotations("3", [{"id": 9, "task": 9, "data": {"text": "x"}, "answer": ["a", "b"]}], [1])

@@ -232,7 +232,7 @@ def test_a_served_model_that_cannot_load_is_replaced_by_a_full_training(tmp_path
     service = make_service(tmp_path, **HASHED, training={"incremental": True})
     add(service, 1, 20)
     first = train(service)
-    (service.settings.models_path / service.store.version(first["version"])["path"]).unlink()
+    (service.settings.models_dir / service.store.version(first["version"])["path"]).unlink()
     service.registry._cache.clear()
     add(service, 21, 10)
     outcome = train(service)

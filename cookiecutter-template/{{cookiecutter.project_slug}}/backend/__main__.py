@@ -46,7 +46,7 @@ class AbsentModules(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, AbsentModules(frozenset(n for n in ("pandas",) if importlib.util.find_spec(n) is None)))
 
-from .settings import load_settings, spec_path  # noqa: E402
+from .settings import load_settings, mode_problem, spec_path  # noqa: E402
 from .spec import SpecError, load_spec  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="bind address (default: $HOST, else the spec's server.host)")
     serve.add_argument("--port", type=int, help="port (default: $PORT, else the spec's server.port)")
     serve.add_argument("--no-worker", action="store_true", help="leave training to `python -m backend worker`")
-    sub.add_parser("worker", help="run only the training worker")
+    sub.add_parser("worker", help="run only the training worker (several may run with REDIS_URL and DATABASE_URL)")
     train = sub.add_parser("train", help="train a project now, in this process")
     train.add_argument("project", help="Label Studio project id")
     versions = sub.add_parser("versions", help="list model versions with their status and metrics")
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(spec, host=getattr(args, "host", None), port=getattr(args, "port", None))
     if args.command == "health":  # light: no model, store or queue
         return run_health(settings)
-    problem = state_problem(settings.model_dir)
+    problem = mode_problem(settings) or state_problem(settings.model_dir)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1

@@ -4,6 +4,10 @@ A project has at most one queued training. An event that finds one queued adds n
 annotation is already in the store, and the queued training reads the store when it starts);
 an event during a training queues exactly one follow-up. Trainings of one project never
 overlap: a training that finds another running is put back on the queue.
+
+Nothing is lost with a process: a training queued or running when the only worker stopped is
+queued again when it starts (`recover`), and with several workers sharing the state, every
+worker's reaper queues again the trainings of a dead one (`reap`, via their expired leases).
 """
 
 from __future__ import annotations
@@ -41,10 +45,12 @@ def request_training(service: Service, project: str, trigger: str, force: bool =
     training (Start Training, the schedule, a backfill) is always a full refit."""
     if not force and not training_due(service, project):
         return None
-    queued, job = service.store.mark_pending(project, uuid.uuid4().hex, full=force)
+    delay = service.config.training.debounce_seconds
+    if force:
+        delay = max(delay, FORCED_MIN_DELAY_SECONDS)
+    queued, job = service.store.mark_pending(project, uuid.uuid4().hex, full=force, delay=delay)
     if queued:
-        delay = service.config.training.debounce_seconds
-        enqueue(service, project, trigger, job, max(delay, FORCED_MIN_DELAY_SECONDS) if force else delay)
+        enqueue(service, project, trigger, job, delay)
     return job
 
 
@@ -80,7 +86,20 @@ def enqueue_follow(service: Service, project: str) -> None:
 
 
 def recover(service: Service) -> None:
-    """Queue again every training that was queued or running when the service last stopped."""
+    """At a worker's start: queue again every training that was queued or running when the
+    service last stopped. With several workers (the distributed mode) the others may be
+    training: only the trainings of dead workers are queued again."""
+    if service.settings.distributed:
+        reap(service)
+        return
     for project, job in service.store.recover():
         log.info("project %s: queuing the training interrupted by the last shutdown", project)
+        enqueue(service, project, "recovery", job or uuid.uuid4().hex)
+
+
+def reap(service: Service) -> None:
+    """Queue again the trainings whose worker died (expired lease), and those queued long
+    past their time (a queue entry lost with a worker). Every worker calls it now and then."""
+    for project, job in service.store.reap():
+        log.warning("project %s: queuing again a training whose worker stopped", project)
         enqueue(service, project, "recovery", job or uuid.uuid4().hex)

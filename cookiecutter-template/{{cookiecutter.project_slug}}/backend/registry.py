@@ -24,7 +24,7 @@ import skops
 import skops.io
 
 from .fastpath import compile_model
-from .store import Store
+from .store import LeaseLost, Store
 
 # Types a model file may contain: scikit-learn, its numeric stack, and this package.
 TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", f"{__package__}.")
@@ -84,30 +84,33 @@ class Registry:
         return cached
 
     def save(self, project: str, model: Any, record: dict[str, Any], serve: bool,
-             claimed: dict[str, Any], keep: int) -> str:
+             claimed: dict[str, Any], keep: int, holder: str | None = None) -> str:
         """Write a trained model, record it as the project's next version (served if `serve`),
-        and prune model files beyond the newest `keep`. Returns the version."""
+        and prune model files beyond the newest `keep`. Returns the version. With `holder`, the
+        training's worker: if it lost the training (store.LeaseLost), its file goes again."""
         seq = self.store.next_seq(project)
         created = datetime.now(UTC)
         version = f"{self.name}-v{seq}-{created:%Y%m%d%H%M%S}"
-        if self.store.version(version) is not None:  # another project's, trained in the same second
+        # another project's, trained in the same second (workers sharing PostgreSQL may do so at once)
+        if self.store.engine != "sqlite" or self.store.version(version) is not None:
             version = f"{self.name}-p{_safe(project)}-v{seq}-{created:%Y%m%d%H%M%S}"
         path = self.models_path / _safe(project) / f"{version}.skops"
         _write_atomically(path, skops.io.dumps(model))
-        self.store.publish_version(
-            {
-                **record,
-                "version": version,
-                "project": project,
-                "seq": seq,
-                "created_at": created.isoformat(timespec="seconds"),
-                "path": str(path.relative_to(self.models_path)),
-                "classes": list(record.get("classes", ())),
-                "libraries": library_versions(),
-            },
-            serve=serve,
-            claimed=claimed,
-        )
+        published = {
+            **record,
+            "version": version,
+            "project": project,
+            "seq": seq,
+            "created_at": created.isoformat(timespec="seconds"),
+            "path": str(path.relative_to(self.models_path)),
+            "classes": list(record.get("classes", ())),
+            "libraries": library_versions(),
+        }
+        try:
+            self.store.publish_version(published, serve=serve, claimed=claimed, holder=holder)
+        except LeaseLost:
+            path.unlink(missing_ok=True)
+            raise
         for old in self.store.prunable(project, keep):
             (self.models_path / old["path"]).unlink(missing_ok=True)
             self.store.forget_file(old["version"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 from types import FrameType
 from typing import Any
 
@@ -17,7 +18,7 @@ from huey.consumer import Consumer
 from waitress.server import create_server
 
 from .app import StripTrailingSlash, create_app
-from .queue import recover
+from .queue import reap, recover
 from .service import Service
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ SHUTDOWN_TIMEOUT = 5.0
 # An idle consumer looks at the queue at least this often: the longest a queued training waits
 # for it (polling SQLite is a cheap query).
 POLL_SECONDS = 0.5
+# How often a worker looks for trainings to queue again (a dead worker's, by its expired lease).
+REAP_SECONDS = 5.0
 
 
 class EmbeddedConsumer(Consumer):
@@ -37,14 +40,33 @@ class EmbeddedConsumer(Consumer):
         pass
 
 
-def start_consumer(service: Service) -> Consumer:
+class Reaper(threading.Thread):
+    """Calls queue.reap every few seconds until stopped, in every process that trains."""
+
+    def __init__(self, service: Service) -> None:
+        super().__init__(name="reaper", daemon=True)
+        self.service = service
+        self.every = min(REAP_SECONDS, service.settings.training_lease_seconds / 2)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                reap(self.service)
+            except Exception:  # the state or the queue is unreachable for a moment
+                log.warning("could not look for trainings to queue again", exc_info=True)
+
+
+def start_consumer(service: Service) -> tuple[Consumer, Reaper]:
     consumer = EmbeddedConsumer(
         service.huey, workers=1, periodic=bool(service.config.training.schedule), flush_locks=True,
         shutdown_timeout=SHUTDOWN_TIMEOUT, initial_delay=0.1, max_delay=POLL_SECONDS,
     )
     recover(service)
     consumer.start()
-    return consumer
+    reaper = Reaper(service)
+    reaper.start()
+    return consumer, reaper
 
 
 def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
@@ -61,7 +83,7 @@ def serve(service: Service, with_worker: bool = True) -> None:
         max_request_body_size=settings.max_body_bytes + 1024 * 1024,  # the app answers 413 in JSON first
         ident=service.config.name,
     )
-    consumer = start_consumer(service) if with_worker else None
+    consumer, reaper = start_consumer(service) if with_worker else (None, None)
     signal.signal(signal.SIGTERM, _raise_system_exit)
     log.info(
         "serving %s on http://%s:%s (state in %s, %s)", service.config.name, settings.host,
@@ -75,6 +97,7 @@ def serve(service: Service, with_worker: bool = True) -> None:
     finally:
         server.close()
         if consumer is not None:
+            reaper.stopped.set()
             consumer.stop(graceful=True)
         log.info("stopped")
 
@@ -85,5 +108,6 @@ def work(service: Service) -> None:
         workers=1, periodic=bool(service.config.training.schedule), flush_locks=True, shutdown_timeout=SHUTDOWN_TIMEOUT, max_delay=POLL_SECONDS
     )
     recover(service)
+    Reaper(service).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     consumer.run()

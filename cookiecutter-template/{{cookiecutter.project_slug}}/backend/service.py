@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from huey import SqliteHuey
+from huey import Huey
 
 from .cache import PredictionCache
 from .config import Config
+from .leases import process_holder
 from .registry import Registry
 from .settings import Settings
 from .store import Store
@@ -27,10 +28,11 @@ class Service:
     store: Store
     registry: Registry
     target: Target
-    huey: SqliteHuey
+    huey: Huey  # SqliteHuey embedded, RedisHuey distributed
     predictions: PredictionCache | None = None  # None when PREDICTION_CACHE_SIZE is 0
     images: ImageLoader | None = None  # reads the tasks' images; None when the spec has no image feature
     tasks: Tasks | None = None  # registered on `huey` by tasks.register_tasks, which needs the service
+    holder: str = field(default_factory=process_holder)  # this process, as the holder of training leases
 
 
 @dataclass(frozen=True)

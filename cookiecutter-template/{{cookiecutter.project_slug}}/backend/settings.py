@@ -1,5 +1,9 @@
 """Run-time settings: the spec's `server` section, overridden by the environment.
 
+Embedded (the default), the queue and the state are SQLite files in MODEL_DIR. Distributed,
+DATABASE_URL (PostgreSQL) holds the state and REDIS_URL the queue, both together, and MODELS_DIR
+is a volume every web replica and worker shares.
+
 The only module that reads environment variables (except __main__'s BLAS thread defaults,
 which must be set before numpy loads).
 """
@@ -14,6 +18,9 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CACHE_SIZE = 20_000  # predictions kept in memory by default
+# How long a training's worker holds it without renewing (it renews every third of this): a
+# worker killed during a training has it run again by another this long after.
+TRAINING_LEASE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,19 @@ class Settings:
     label_studio_api_key: str
     log_level: str
     prediction_cache_size: int  # predictions kept in memory (PREDICTION_CACHE_SIZE; 0: none)
+    models_dir: Path  # MODELS_DIR, else MODEL_DIR/models: shared by every process in the distributed mode
+    database_url: str = ""  # DATABASE_URL: PostgreSQL for the state (distributed mode)
+    redis_url: str = ""  # REDIS_URL: Redis for the queue (distributed mode)
+    training_lease_seconds: float = TRAINING_LEASE_SECONDS
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the state and the queue are shared servers (several replicas and workers)."""
+        return bool(self.database_url)
+
+    @property
+    def store_location(self) -> Path | str:
+        return self.database_url or self.store_path
 
     @property
     def queue_path(self) -> Path:
@@ -37,10 +57,6 @@ class Settings:
     @property
     def store_path(self) -> Path:
         return self.model_dir / "backend.db"
-
-    @property
-    def models_path(self) -> Path:
-        return self.model_dir / "models"
 
     @property
     def can_reach_label_studio(self) -> bool:
@@ -73,4 +89,23 @@ def load_settings(spec: dict[str, Any], environ: Mapping[str, str] = os.environ,
         label_studio_api_key=environ.get("LABEL_STUDIO_API_KEY", ""),
         log_level=environ.get("LOG_LEVEL", "INFO").upper(),
         prediction_cache_size=int(environ.get("PREDICTION_CACHE_SIZE", CACHE_SIZE)),
+        models_dir=Path(environ.get("MODELS_DIR") or Path(environ.get("MODEL_DIR", "./data")) / "models").resolve(),
+        database_url=environ.get("DATABASE_URL", ""),
+        redis_url=environ.get("REDIS_URL", ""),
+        training_lease_seconds=float(environ.get("TRAINING_LEASE_SECONDS", TRAINING_LEASE_SECONDS)),
     )
+
+
+def mode_problem(settings: Settings) -> str | None:
+    """Why the settings cannot run (a half-configured distributed mode), or None."""
+    if bool(settings.database_url) != bool(settings.redis_url):
+        given, missing = ("DATABASE_URL", "REDIS_URL") if settings.database_url else ("REDIS_URL", "DATABASE_URL")
+        return (f"{given} is set but {missing} is not: the distributed mode needs both (the state in "
+                f"PostgreSQL and the queue in Redis); unset {given} for the embedded mode")
+    if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://")):
+        return "DATABASE_URL must be a PostgreSQL URL: postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        return "REDIS_URL must be a Redis URL: redis://HOST:PORT/0"
+    if not settings.training_lease_seconds > 0:
+        return "TRAINING_LEASE_SECONDS must be a positive number of seconds"
+    return None

@@ -24,6 +24,7 @@ from .trainer import train_project
 log = logging.getLogger(__name__)
 BUSY_RETRY_SECONDS = 5.0
 FOLLOW_RETRY_SECONDS = 30.0  # when another upload to the project runs
+SCHEDULE_LEASE_SECONDS = 50.0  # under a minute, the schedule's finest step
 FIRST_CONTACT_RATE = 5.0  # requests a second to Label Studio while importing a project's annotations
 
 
@@ -93,6 +94,9 @@ def register_tasks(service: Service) -> Tasks:
 
         @service.huey.periodic_task(parse_schedule(schedule), name="scheduled_training")
         def scheduled_training() -> None:
+            # every worker's consumer runs the schedule: the first to take this minute's lease acts
+            if not service.store.take_lease("scheduled_training", service.holder, SCHEDULE_LEASE_SECONDS):
+                return
             for row in service.store.projects():
                 if service.store.count_annotations(row["project"]):
                     request_training(service, row["project"], "schedule", force=True)

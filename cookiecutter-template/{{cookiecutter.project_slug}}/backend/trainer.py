@@ -20,8 +20,10 @@ import sklearn
 
 from .evaluation import compare, evaluate, promotion_decision
 from .features import BadTaskError, read_row, rows_to_matrix
+from .leases import TrainingLease
 from .model import fit_model
 from .registry import ModelLoadError
+from .store import LeaseLost
 from .targets import Target, answer_key
 
 if TYPE_CHECKING:
@@ -36,11 +38,18 @@ class NotEnoughDataError(ValueError):
 
 def train_project(service: Service, project: str, trigger: str) -> dict[str, Any]:
     """Run the project's queued training. Returns what happened, as stored in `runs`."""
-    store = service.store
-    status, claimed = store.claim_training(project)
+    store, holder, lease = service.store, service.holder, service.settings.training_lease_seconds
+    status, claimed = store.claim_training(project, holder, lease)
     if status != "claimed":
         return {"status": status}
     assert claimed is not None
+    with TrainingLease(store, project, holder, lease):
+        return run_training(service, project, trigger, claimed)
+
+
+def run_training(service: Service, project: str, trigger: str, claimed: dict[str, Any]) -> dict[str, Any]:
+    """Train, measure and publish the claimed training, recording the run."""
+    store, holder = service.store, service.holder
     run_id = store.start_run(project, trigger)
     started = time.perf_counter()
     n_annotations = None
@@ -54,14 +63,18 @@ def train_project(service: Service, project: str, trigger: str) -> dict[str, Any
         serve, reason = promotion_decision(service.config, service.target, served is not None, record)
         record.update(trigger=trigger, reason=reason, duration_s=round(time.perf_counter() - started, 4))
         keep = service.config.promotion.keep_versions
-        version = service.registry.save(project, model, record, serve, claimed, keep)
+        version = service.registry.save(project, model, record, serve, claimed, keep, holder=holder)
+    except LeaseLost as exc:
+        store.end_run(run_id, "interrupted", time.perf_counter() - started, n_annotations, detail=str(exc))
+        log.warning("%s; this worker's model is dropped", exc)
+        return {"status": "lost", "detail": str(exc)}
     except NotEnoughDataError as exc:
-        store.finish_training(project, changes_back=claimed["changes"])
+        store.finish_training(project, changes_back=claimed["changes"], holder=holder)
         store.end_run(run_id, "skipped", time.perf_counter() - started, n_annotations, detail=str(exc))
         log.info("project %s: training skipped: %s", project, exc)
         return {"status": "skipped", "detail": str(exc)}
     except Exception as exc:
-        store.finish_training(project, changes_back=claimed["changes"])
+        store.finish_training(project, changes_back=claimed["changes"], holder=holder)
         detail = f"{type(exc).__name__}: {exc}"
         store.end_run(run_id, "failed", time.perf_counter() - started, n_annotations, detail=detail)
         log.exception("project %s: training failed; still serving the previous model", project)

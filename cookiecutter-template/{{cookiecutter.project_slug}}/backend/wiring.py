@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from huey import SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey
+from huey.exceptions import ConfigurationError
 
 from .cache import PredictionCache
 from .config import Config
@@ -30,17 +31,15 @@ def create_service(
     spec = spec if spec is not None else load_spec(spec_path())
     settings = settings or load_settings(spec)
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.store_path)
-    huey = SqliteHuey(
-        name=spec["name"], filename=str(settings.queue_path), results=False, immediate=immediate
-    )
+    store = Store(settings.store_location)
+    huey = make_queue(spec["name"], settings, immediate)
     config = Config.from_spec(spec)
     service = Service(
         spec=spec,
         config=config,
         settings=settings,
         store=store,
-        registry=Registry(store, settings.models_path, config.name, trusted_modules(config)),
+        registry=Registry(store, settings.models_dir, config.name, trusted_modules(config)),
         target=make_target(find_target(parse_label_config(config.labeling_config), config.target),
                            dict(config.prediction)),
         huey=huey,
@@ -49,6 +48,17 @@ def create_service(
     service.images = image_loader(service)
     service.tasks = register_tasks(service)
     return service
+
+
+def make_queue(name: str, settings: Settings, immediate: bool) -> Huey:
+    """Huey on SQLite in MODEL_DIR (embedded), or on the Redis server at REDIS_URL."""
+    if not settings.redis_url:
+        return SqliteHuey(name=name, filename=str(settings.queue_path), results=False, immediate=immediate)
+    try:
+        return RedisHuey(name=name, url=settings.redis_url, results=False, immediate=immediate)
+    except ConfigurationError:  # redis-py is not installed
+        raise RuntimeError("REDIS_URL is set, but the redis package is not installed: "
+                           "pip install -r requirements-scale.txt") from None
 
 
 def image_loader(service: Service) -> Any:
