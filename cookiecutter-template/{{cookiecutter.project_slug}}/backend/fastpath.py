@@ -1,169 +1,73 @@
-"""An exact, faster predict_proba for the commonest fitted pipelines: text, number and category
-features (TF-IDF or counts over a fitted vocabulary; imputed and scaled numbers; one-hot
-categories) into a logistic linear classifier (SGDClassifier with loss log_loss, or
-LogisticRegression).
+"""An exact, faster stand-in for the commonest fitted pipelines: a Featurizer of text, number and
+category features (computed as fastfeatures.py does) into one of
+- a logistic linear classifier (SGDClassifier with loss log_loss, or LogisticRegression): its
+  predict_proba and classes_, what the single-choice kind reads;
+- a MultiLabelClassifier of such classifiers, one per choice (one-vs-rest, or one per output when
+  fitted incrementally): its predict_proba and thresholds_, what the multiple-choice kind reads;
+- a RegressorWithErrors of a linear regressor (Ridge, LinearRegression, SGDRegressor, ...; its
+  error model is a copy, so linear too): the pipeline's [:-1].transform, then the regressor's
+  predict and predict_error, what the number and rating kinds read.
 
 scikit-learn spends most of a small prediction validating its inputs and outputs at every step
-(predict_proba of one task: samples/topics 0.41 ms, 0.12 here; samples/penguins, six columns,
-2.0 ms, 0.08 here). For these
-models the arithmetic is small, and done here with numpy directly: each column encoded with the
-fitted transformer's own numbers (the vocabulary counted with the vectorizer's own analyzer,
-then 1 + log tf, idf and the norm; the imputer's fill values, the scaler's offsets and scales;
-the encoder's categories), joined as Featurizer joins them, multiplied by the coefficients, then
-the logistic or softmax link. `compile_model` builds that path from a fitted pipeline, then
-checks it against the pipeline's own predict_proba on probe rows, and is used only when they
-agree within 1e-9; any other pipeline keeps scikit-learn's path (None).
+(a task's outputs, in-process: samples/topics 0.41 ms, 0.12 here; samples/penguins, six columns,
+2.0 ms, 0.08 here; samples/multitopic 0.71 ms, 0.05 here; samples/diabetes, ten columns, 2.6 ms,
+0.05 here, and 100 tasks 2.8 ms, 0.07 here).
+For these models the arithmetic is small, and done here with numpy directly: the columns encoded
+and joined, multiplied by the coefficients, then the logistic or softmax link, or the regressor's
+standardization undone. `compile_model` builds that path from a fitted pipeline, then checks
+every method the target kind reads against the pipeline's own on probe rows, and is used only
+when they agree within 1e-9; any other pipeline keeps scikit-learn's path (None).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
+import sklearn.multiclass
 from scipy.special import expit, softmax
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.impute import SimpleImputer
+from sklearn import linear_model
 from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.multioutput import MultiOutputClassifier
+
+from .fastfeatures import FastFeaturizer
+from .targets.multiple_choice import MultiLabelClassifier
+from .targets.number import RegressorWithErrors
 
 TOLERANCE = 1e-9
-PROBES = 24  # probe rows checked against scikit-learn's own predict_proba
-# Up to this many texts the counting here is faster; beyond, the vectorizer's own transform is
-# (predict_proba on samples/topics, medians of 30: 1 text 0.12 ms here against 0.41 by scikit-learn,
-# 16 texts 0.68 against 0.81; 100 texts 10.0 here, 8.8 with the vectorizer's transform, 9.1 by scikit-learn)
-SMALL_BATCH = 16
-
-Encoder = Callable[[np.ndarray], Any]  # a column of cells -> its rows (dense or sparse)
-
-
-class TextColumn:
-    """A fitted CountVectorizer or TfidfVectorizer's rows, computed from its own numbers."""
-
-    def __init__(self, vectorizer: CountVectorizer) -> None:
-        self.vectorizer = vectorizer
-        self.analyze = vectorizer.build_analyzer()
-        self.vocabulary = vectorizer.vocabulary_
-        self.binary = vectorizer.binary
-        tfidf = isinstance(vectorizer, TfidfVectorizer)
-        self.sublinear = tfidf and vectorizer.sublinear_tf
-        self.idf = vectorizer.idf_ if tfidf and vectorizer.use_idf else None
-        self.norm = vectorizer.norm if tfidf else None
-        self.width = len(self.vocabulary)
-
-    def __call__(self, cells: np.ndarray) -> sp.csr_matrix:
-        """Terms counted in Python (only the distinct ones looked up), weighted and normalised
-        for the whole batch at once."""
-        texts = cells.tolist()
-        if len(texts) > SMALL_BATCH:
-            return self.vectorizer.transform(texts)
-        vocabulary, indptr, indices, counts = self.vocabulary, [0], [], []
-        for text in texts:
-            row = sorted((vocabulary[term], n) for term, n in Counter(self.analyze(text)).items() if term in vocabulary)
-            indices.extend(column for column, _ in row)
-            counts.extend(n for _, n in row)
-            indptr.append(len(indices))
-        columns, data = np.array(indices, dtype=np.int32), np.array(counts, dtype=np.float64)
-        if self.binary:
-            data[:] = 1.0
-        if self.sublinear:
-            data = np.log(data) + 1.0
-        if self.idf is not None:
-            data *= self.idf[columns]
-        if self.norm in ("l1", "l2") and data.size:
-            rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
-            size = np.abs(data) if self.norm == "l1" else data * data
-            totals = np.bincount(rows, weights=size, minlength=len(texts))
-            data /= (totals if self.norm == "l1" else np.sqrt(totals))[rows]
-        return sp.csr_matrix((data, columns, np.array(indptr)), shape=(len(texts), self.width))
+PROBES = 26  # rows checked against scikit-learn's own outputs
+# OneVsRestClassifier's stand-in for a choice that all or none of the training answers have
+CONSTANT = getattr(sklearn.multiclass, "_ConstantPredictor", None)
+# Regressors whose predict is exactly rows @ coef_ + intercept_ (LinearModel's, or SGD's)
+LINEAR_REGRESSORS = tuple(getattr(linear_model, name) for name in (
+    "LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "ElasticNet", "ElasticNetCV", "Lars",
+    "LassoLars", "BayesianRidge", "ARDRegression", "HuberRegressor", "QuantileRegressor", "SGDRegressor",
+) if hasattr(linear_model, name))
 
 
-class NumberColumn:
-    """A fitted imputer, then standard or min-max scaler, as arithmetic."""
-
-    def __init__(self, imputer: SimpleImputer, scaler: StandardScaler | MinMaxScaler | None) -> None:
-        self.fill, self.scaler = np.asarray(imputer.statistics_, dtype=np.float64), scaler
-
-    @classmethod
-    def of(cls, steps: Pipeline) -> NumberColumn | None:
-        imputer, *scalers = [step for _, step in steps.steps]
-        scaler = scalers[0] if scalers else None
-        if type(imputer) is not SimpleImputer or imputer.add_indicator or len(scalers) > 1:
-            return None
-        if scaler is not None and (type(scaler) not in (StandardScaler, MinMaxScaler) or getattr(scaler, "clip", False)):
-            return None
-        return cls(imputer, scaler)
-
-    def __call__(self, cells: np.ndarray) -> np.ndarray:
-        X = cells.astype(float).reshape(-1, 1)
-        X = np.where(np.isnan(X), self.fill, X)
-        if isinstance(self.scaler, StandardScaler):
-            if self.scaler.with_mean:
-                X = X - self.scaler.mean_
-            if self.scaler.with_std:
-                X = X / self.scaler.scale_
-        elif isinstance(self.scaler, MinMaxScaler):
-            X = X * self.scaler.scale_ + self.scaler.min_
-        return X
-
-
-class CategoryColumn:
-    """A fitted one-hot encoder (unknown categories ignored, none infrequent) as a lookup."""
-
-    def __init__(self, encoder: OneHotEncoder) -> None:
-        self.index = {category: i for i, category in enumerate(encoder.categories_[0].tolist())}
-
-    @classmethod
-    def of(cls, encoder: Any) -> CategoryColumn | None:
-        if type(encoder) is not OneHotEncoder or encoder.max_categories is not None or encoder.drop is not None \
-                or encoder.handle_unknown != "ignore" or not encoder.sparse_output:
-            return None
-        return cls(encoder)
-
-    def __call__(self, cells: np.ndarray) -> np.ndarray:
-        """Dense rows (a table's few columns multiply faster so; the sums are the same)."""
-        found = [(row, self.index.get(cell)) for row, cell in enumerate(cells.tolist())]
-        found = [(row, column) for row, column in found if column is not None]
-        X = np.zeros((len(cells), len(self.index)))
-        X[[r for r, _ in found], [c for _, c in found]] = 1.0
-        return X
-
-
-def column_encoder(feature: dict[str, Any], transformer: Any) -> Encoder | None:
-    kind = feature.get("type")
-    if kind == "text" and type(transformer) in (TfidfVectorizer, CountVectorizer) \
-            and isinstance(getattr(transformer, "vocabulary_", None), dict):
-        return TextColumn(transformer)
-    if kind == "number" and isinstance(transformer, Pipeline):
-        return NumberColumn.of(transformer)
-    if kind == "category":
-        return CategoryColumn.of(transformer)
+def _link(estimator: Any) -> str | None:
+    """How a logistic linear classifier's scores become its predict_proba: 'logistic' (per
+    class, normalized over several) or 'softmax'; None for any other classifier."""
+    if type(estimator) is SGDClassifier and estimator.loss == "log_loss":
+        return "logistic"
+    if type(estimator) is LogisticRegression:
+        return "softmax" if len(estimator.classes_) > 2 else "logistic"
     return None
 
 
 class CompiledLinear:
     """predict_proba and classes_ of a fitted Pipeline[Featurizer, logistic linear classifier]."""
 
-    def __init__(self, encoders: list[Encoder], estimator: Any, softmax_link: bool) -> None:
-        self.encoders = encoders
+    def __init__(self, features: FastFeaturizer, estimator: Any, link: str) -> None:
+        self.features = features
         self.coef_t = np.ascontiguousarray(estimator.coef_.T)
         self.intercept = estimator.intercept_
         self.classes_ = estimator.classes_
-        self.softmax_link = softmax_link
-
-    def rows(self, X: np.ndarray) -> Any:
-        parts = [encode(X[:, i]) for i, encode in enumerate(self.encoders)]
-        if len(parts) == 1:
-            return parts[0]
-        if any(sp.issparse(part) for part in parts):
-            return sp.hstack(parts, format="csr")
-        return np.hstack(parts)
+        self.softmax_link = link == "softmax"
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        scores = np.asarray(self.rows(X) @ self.coef_t) + self.intercept
+        scores = np.asarray(self.features.transform(X) @ self.coef_t) + self.intercept
         if self.softmax_link:
             return softmax(scores, axis=1)
         prob = expit(scores)
@@ -174,49 +78,133 @@ class CompiledLinear:
         prob[zero], total[zero] = 1.0, prob.shape[1]
         return prob / total
 
+    def agrees(self, model: Any, X: np.ndarray) -> bool:
+        return _close(self.predict_proba(X), model.predict_proba(X))
 
-def compile_model(model: Any) -> CompiledLinear | None:
-    """The fast path for a fitted pipeline, or None when it has none or disagrees with scikit-learn."""
+
+class CompiledMultiLabel:
+    """predict_proba and thresholds_ of a fitted Pipeline[Featurizer, MultiLabelClassifier] whose
+    classifier of each choice is binary logistic linear, or constant."""
+
+    def __init__(self, features: FastFeaturizer, wrapper: MultiLabelClassifier, per_choice: list[Any]) -> None:
+        self.features, self.wrapper, self.classes_ = features, wrapper, wrapper.classes_
+        linear = [j for j, e in enumerate(per_choice) if type(e) is not CONSTANT]
+        constant = [j for j, e in enumerate(per_choice) if type(e) is CONSTANT]
+        self.linear, self.constant = np.array(linear, dtype=int), np.array(constant, dtype=int)
+        self.coef_t = np.ascontiguousarray(np.column_stack([per_choice[j].coef_[0] for j in linear]))
+        self.intercept = np.array([per_choice[j].intercept_[0] for j in linear], dtype=np.float64)
+        self.constants = np.array([float(per_choice[j].y_[0]) for j in constant], dtype=np.float64)
+
+    @classmethod
+    def of(cls, features: FastFeaturizer, wrapper: MultiLabelClassifier) -> CompiledMultiLabel | None:
+        inner = getattr(wrapper, "model_", None)
+        if type(inner) is OneVsRestClassifier and inner.multilabel_ and len(inner.estimators_) > 1:
+            per_choice = inner.estimators_
+        elif type(inner) is MultiOutputClassifier:
+            per_choice = inner.estimators_  # each fitted with classes [0, 1]
+        else:
+            return None
+        linear = [e for e in per_choice if type(e) is not CONSTANT]
+        if not linear or len(per_choice) != len(wrapper.classes_) or any(
+                _link(e) != "logistic" or list(e.classes_) != [0, 1] for e in linear):
+            return None
+        return cls(features, wrapper, per_choice)
+
+    @property
+    def thresholds_(self) -> np.ndarray:
+        return self.wrapper.thresholds_  # the model's own, read when the target reads them
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """The probability of each choice: its classifier's of class 1."""
+        proba = np.empty((X.shape[0], len(self.linear) + len(self.constant)))
+        proba[:, self.linear] = expit(np.asarray(self.features.transform(X) @ self.coef_t) + self.intercept)
+        proba[:, self.constant] = self.constants
+        return proba
+
+    def agrees(self, model: Any, X: np.ndarray) -> bool:
+        return _close(self.predict_proba(X), model.predict_proba(X))
+
+
+class LinearWithErrors:
+    """predict and predict_error, on featurized rows, of a fitted RegressorWithErrors whose
+    regressor and error model are linear."""
+
+    def __init__(self, wrapper: RegressorWithErrors, model: tuple[np.ndarray, float],
+                 errors: tuple[np.ndarray, float]) -> None:
+        (self.coef, self.intercept), (self.error_coef, self.error_intercept) = model, errors
+        self.scale, self.center, self.typical_error = wrapper.scale_, wrapper.center_, wrapper.typical_error_
+
+    @classmethod
+    def of(cls, wrapper: RegressorWithErrors) -> LinearWithErrors | None:
+        model, errors = _linear_terms(getattr(wrapper, "model_", None)), _linear_terms(getattr(wrapper, "errors_", None))
+        if model is None or errors is None or not all(
+                hasattr(wrapper, a) for a in ("scale_", "center_", "typical_error_")):
+            return None
+        return cls(wrapper, model, errors)
+
+    def predict(self, rows: Any) -> np.ndarray:
+        return (np.asarray(rows @ self.coef) + self.intercept) * self.scale + self.center
+
+    def predict_error(self, rows: Any) -> np.ndarray:
+        return np.maximum(np.asarray(rows @ self.error_coef) + self.error_intercept, 0.0) / self.typical_error
+
+
+def _linear_terms(regressor: Any) -> tuple[np.ndarray, float] | None:
+    """(coef_, intercept_) of a fitted single-output linear regressor, else None."""
+    if type(regressor) not in LINEAR_REGRESSORS:
+        return None
+    coef, intercept = np.asarray(regressor.coef_, dtype=np.float64), np.asarray(regressor.intercept_, dtype=np.float64)
+    return (coef, float(intercept.reshape(-1)[0])) if coef.ndim == 1 and intercept.size == 1 else None
+
+
+class CompiledRegressor:
+    """A fitted Pipeline[Featurizer, RegressorWithErrors of a linear regressor], as far as the
+    number kind reads one: `model[:-1].transform(X)`, then `model.steps[-1][1]`'s predict and
+    predict_error of those rows."""
+
+    def __init__(self, features: FastFeaturizer, regressor: LinearWithErrors) -> None:
+        self.features = features
+        self.steps = [("features", features), ("model", regressor)]
+
+    def __getitem__(self, index: int | slice) -> Any:
+        """As a Pipeline's, for what the target takes: [:-1] the features, [-1] the regressor."""
+        return self.steps[0][1] if index == slice(None, -1) else self.steps[index][1]
+
+    def agrees(self, model: Any, X: np.ndarray) -> bool:
+        mine, theirs = self[:-1].transform(X), model[:-1].transform(X)
+        regressor = model.steps[-1][1]
+        return _close(self[-1].predict(mine), regressor.predict(theirs)) \
+            and _close(self[-1].predict_error(mine), regressor.predict_error(theirs))
+
+
+Compiled = CompiledLinear | CompiledMultiLabel | CompiledRegressor
+
+
+def compile_model(model: Any) -> Compiled | None:
+    """The fast path for a fitted pipeline, or None when it has none or disagrees with scikit-learn
+    on probe rows (fastfeatures.py) in any output the target kind reads."""
     try:
-        featurizer, estimator = model.steps[0][1], model.steps[-1][1]
-        features, transformers = featurizer.features, featurizer.transformers_
-    except (AttributeError, IndexError, TypeError):
+        fast = _compiled(model)
+        return fast if fast is not None and fast.agrees(model, fast.features.probes(PROBES)) else None
+    except Exception:  # noqa: BLE001 - a path that cannot be built, or cannot run the probes, is not used
         return None
-    if len(model.steps) != 2 or not features:
-        return None
-    if type(estimator) is SGDClassifier and estimator.loss == "log_loss":
-        softmax_link = False
-    elif type(estimator) is LogisticRegression:
-        softmax_link = len(estimator.classes_) > 2
-    else:
-        return None
-    encoders = [column_encoder(f, t) for f, t in zip(features, transformers)]
-    if any(e is None for e in encoders):
-        return None
-    fast = CompiledLinear(encoders, estimator, softmax_link)
-    return fast if _agrees(fast, model, features, encoders) else None
 
 
-def _agrees(fast: CompiledLinear, model: Any, features: list[dict[str, Any]], encoders: list[Encoder]) -> bool:
-    """Whether the fast path gives the pipeline's own probabilities on probe rows: texts made of
-    the vocabulary's terms (and an empty one, and unknown words), numbers around the fitted
-    ones and missing, known and unknown categories."""
-    rng = np.random.default_rng(0)
-    X = np.empty((PROBES + 2, len(features)), dtype=object)
-    for i, (feature, encode) in enumerate(zip(features, encoders)):
-        X[:, i] = _probe_column(feature, encode, rng, PROBES + 2)
-    try:
-        return bool(np.allclose(fast.predict_proba(X), model.predict_proba(X), rtol=0, atol=TOLERANCE))
-    except Exception:  # noqa: BLE001 - a path that cannot even run the probes is not used
-        return False
+def _compiled(model: Any) -> Compiled | None:
+    steps = getattr(model, "steps", None)
+    features = FastFeaturizer.of(steps[0][1]) if isinstance(steps, list) and len(steps) == 2 else None
+    if features is None:
+        return None
+    estimator = steps[-1][1]
+    if type(estimator) is MultiLabelClassifier:
+        return CompiledMultiLabel.of(features, estimator)
+    if type(estimator) is RegressorWithErrors:
+        regressor = LinearWithErrors.of(estimator)
+        return CompiledRegressor(features, regressor) if regressor is not None else None
+    link = _link(estimator)
+    return CompiledLinear(features, estimator, link) if link is not None else None
 
 
-def _probe_column(feature: dict[str, Any], encode: Encoder, rng: np.random.Generator, n: int) -> list[Any]:
-    if isinstance(encode, TextColumn):
-        terms = sorted(encode.vocabulary)
-        made = [" ".join(rng.choice(terms, size=min(len(terms), 1 + k % 7)).tolist()) for k in range(n - 2)]
-        return ["", "zzqx unknownword", *made]
-    if isinstance(encode, NumberColumn):
-        return [float("nan"), *rng.normal(0, 50, size=n - 1).tolist()]
-    categories = list(encode.index) if isinstance(encode, CategoryColumn) else []
-    return [categories[k % len(categories)] if categories and k % 5 else "zzqx unseen" for k in range(n)]
+def _close(mine: np.ndarray, theirs: np.ndarray) -> bool:
+    mine, theirs = np.asarray(mine), np.asarray(theirs)
+    return mine.shape == theirs.shape and bool(np.allclose(mine, theirs, rtol=0, atol=TOLERANCE))

@@ -1,0 +1,174 @@
+"""A fitted Featurizer's transform (backend/features.py) as plain numpy, for fastpath.py: text,
+number and category columns, each encoded with its fitted transformer's own numbers (the
+vocabulary counted with the vectorizer's own analyzer, then 1 + log tf, idf and the norm; the
+imputer's fill values, the scaler's offsets and scales; the encoder's categories), joined as
+Featurizer joins them. `FastFeaturizer.of` returns None for any other column, and `probes`
+makes the rows fastpath.py checks a compiled model on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+
+from .features import Featurizer
+
+# Up to this many texts the counting here is faster; beyond, the vectorizer's own transform is
+# (predict_proba on samples/topics, medians of 30: 1 text 0.12 ms here against 0.41 by scikit-learn,
+# 16 texts 0.68 against 0.81; 100 texts 10.0 here, 8.8 with the vectorizer's transform, 9.1 by scikit-learn)
+SMALL_BATCH = 16
+
+Encoder = Callable[[np.ndarray], Any]  # a column of cells -> its rows (dense or sparse)
+
+
+class TextColumn:
+    """A fitted CountVectorizer or TfidfVectorizer's rows, computed from its own numbers."""
+
+    def __init__(self, vectorizer: CountVectorizer) -> None:
+        self.vectorizer = vectorizer
+        self.analyze = vectorizer.build_analyzer()
+        self.vocabulary = vectorizer.vocabulary_
+        self.binary = vectorizer.binary
+        tfidf = isinstance(vectorizer, TfidfVectorizer)
+        self.sublinear = tfidf and vectorizer.sublinear_tf
+        self.idf = vectorizer.idf_ if tfidf and vectorizer.use_idf else None
+        self.norm = vectorizer.norm if tfidf else None
+        self.width = len(self.vocabulary)
+
+    def __call__(self, cells: np.ndarray) -> sp.csr_matrix:
+        """Terms counted in Python (only the distinct ones looked up), weighted and normalised
+        for the whole batch at once."""
+        texts = cells.tolist()
+        if len(texts) > SMALL_BATCH:
+            return self.vectorizer.transform(texts)
+        vocabulary, indptr, indices, counts = self.vocabulary, [0], [], []
+        for text in texts:
+            row = sorted((vocabulary[term], n) for term, n in Counter(self.analyze(text)).items() if term in vocabulary)
+            indices.extend(column for column, _ in row)
+            counts.extend(n for _, n in row)
+            indptr.append(len(indices))
+        columns, data = np.array(indices, dtype=np.int32), np.array(counts, dtype=np.float64)
+        if self.binary:
+            data[:] = 1.0
+        if self.sublinear:
+            data = np.log(data) + 1.0
+        if self.idf is not None:
+            data *= self.idf[columns]
+        if self.norm in ("l1", "l2") and data.size:
+            rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
+            size = np.abs(data) if self.norm == "l1" else data * data
+            totals = np.bincount(rows, weights=size, minlength=len(texts))
+            data /= (totals if self.norm == "l1" else np.sqrt(totals))[rows]
+        return sp.csr_matrix((data, columns, np.array(indptr)), shape=(len(texts), self.width))
+
+
+class NumberColumn:
+    """A fitted imputer, then standard or min-max scaler, as arithmetic."""
+
+    def __init__(self, imputer: SimpleImputer, scaler: StandardScaler | MinMaxScaler | None) -> None:
+        self.fill, self.scaler = np.asarray(imputer.statistics_, dtype=np.float64), scaler
+
+    @classmethod
+    def of(cls, steps: Pipeline) -> NumberColumn | None:
+        imputer, *scalers = [step for _, step in steps.steps]
+        scaler = scalers[0] if scalers else None
+        if type(imputer) is not SimpleImputer or imputer.add_indicator or len(scalers) > 1:
+            return None
+        if scaler is not None and (type(scaler) not in (StandardScaler, MinMaxScaler) or getattr(scaler, "clip", False)):
+            return None
+        return cls(imputer, scaler)
+
+    def __call__(self, cells: np.ndarray) -> np.ndarray:
+        X = cells.astype(float).reshape(-1, 1)
+        X = np.where(np.isnan(X), self.fill, X)
+        if isinstance(self.scaler, StandardScaler):
+            if self.scaler.with_mean:
+                X = X - self.scaler.mean_
+            if self.scaler.with_std:
+                X = X / self.scaler.scale_
+        elif isinstance(self.scaler, MinMaxScaler):
+            X = X * self.scaler.scale_ + self.scaler.min_
+        return X
+
+
+class CategoryColumn:
+    """A fitted one-hot encoder (unknown categories ignored, none infrequent) as a lookup."""
+
+    def __init__(self, encoder: OneHotEncoder) -> None:
+        self.index = {category: i for i, category in enumerate(encoder.categories_[0].tolist())}
+
+    @classmethod
+    def of(cls, encoder: Any) -> CategoryColumn | None:
+        if type(encoder) is not OneHotEncoder or encoder.max_categories is not None or encoder.drop is not None \
+                or encoder.handle_unknown != "ignore" or not encoder.sparse_output:
+            return None
+        return cls(encoder)
+
+    def __call__(self, cells: np.ndarray) -> np.ndarray:
+        """Dense rows (a table's few columns multiply faster so; the sums are the same)."""
+        found = [(row, self.index.get(cell)) for row, cell in enumerate(cells.tolist())]
+        found = [(row, column) for row, column in found if column is not None]
+        X = np.zeros((len(cells), len(self.index)))
+        X[[r for r, _ in found], [c for _, c in found]] = 1.0
+        return X
+
+
+def column_encoder(feature: dict[str, Any], transformer: Any) -> Encoder | None:
+    kind = feature.get("type")
+    if kind == "text" and type(transformer) in (TfidfVectorizer, CountVectorizer) \
+            and isinstance(getattr(transformer, "vocabulary_", None), dict):
+        return TextColumn(transformer)
+    if kind == "number" and isinstance(transformer, Pipeline):
+        return NumberColumn.of(transformer)
+    if kind == "category":
+        return CategoryColumn.of(transformer)
+    return None
+
+
+class FastFeaturizer:
+    """`transform` of a fitted Featurizer whose every column is one of the above."""
+
+    def __init__(self, encoders: list[Encoder]) -> None:
+        self.encoders = encoders
+
+    @classmethod
+    def of(cls, featurizer: Any) -> FastFeaturizer | None:
+        if type(featurizer) is not Featurizer or not featurizer.features:
+            return None
+        transformers = getattr(featurizer, "transformers_", None)
+        if transformers is None or len(transformers) != len(featurizer.features):
+            return None
+        encoders = [column_encoder(f, t) for f, t in zip(featurizer.features, transformers)]
+        return None if any(e is None for e in encoders) else cls(encoders)
+
+    def transform(self, X: np.ndarray) -> Any:
+        return Featurizer._joined([encode(X[:, i]) for i, encode in enumerate(self.encoders)])
+
+    def probes(self, n: int) -> np.ndarray:
+        """n rows (n >= 3) to check a compiled model on: texts made of the vocabulary's terms (and
+        an empty one, and unknown words), numbers around the fitted ones and missing, known and
+        unknown categories."""
+        rng = np.random.default_rng(0)
+        X = np.empty((n, len(self.encoders)), dtype=object)
+        for i, encode in enumerate(self.encoders):
+            X[:, i] = _probe_column(encode, rng, n)
+        return X
+
+
+def _probe_column(encode: Encoder, rng: np.random.Generator, n: int) -> list[Any]:
+    if isinstance(encode, TextColumn):
+        terms = sorted(encode.vocabulary)
+        made = [" ".join(rng.choice(terms, size=min(len(terms), 1 + k % 7)).tolist()) for k in range(n - 2)]
+        return ["", "zzqx unknownword", *made]
+    if isinstance(encode, NumberColumn):
+        return [float("nan"), *rng.normal(0, 50, size=n - 1).tolist()]
+    categories = list(encode.index) if isinstance(encode, CategoryColumn) else []
+    return [categories[k % len(categories)] if categories and k % 5 else "zzqx unseen" for k in range(n)]
