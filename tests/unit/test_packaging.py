@@ -37,6 +37,18 @@ def test_the_test_extra_pins_the_runtime_as_generated_projects_do():
     assert {name: ours[name] for name in shared} == {name: runtime[name] for name in shared}
 
 
+def test_the_test_extra_pins_the_distributed_mode_as_generated_projects_do():
+    """requirements-scale.txt (the Redis and PostgreSQL clients, and what they pull in beyond
+    requirements.txt) pins what the test extra pins (the unit tests run the store and queue with them)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    ours = pins(project["optional-dependencies"]["test"])
+    scale = pins((TEMPLATE_PROJECT / "requirements-scale.txt").read_text().splitlines())
+    runtime = pins((TEMPLATE_PROJECT / "requirements.txt").read_text().splitlines())
+    assert {"redis", "psycopg", "psycopg-binary"} <= set(scale)
+    assert {name: ours.get(name) for name in scale} == scale
+    assert set(scale) & set(runtime) == set()
+
+
 def test_image_libraries_are_required_only_by_specs_that_use_them():
     """requirements.txt is rendered: Pillow only with an image feature, scikit-image (and what it
     pulls in, pinned: pip freeze of a clean venv) only with representation 'hog'."""

@@ -18,7 +18,8 @@ from mlgen.errors import OutputExistsError
 # Every runtime module and generated test is copied; the rest is rendered.
 EXPECTED = {
     ".dockerignore", ".gitignore", "Dockerfile", "README.md", "docker-compose.yml",
-    "requirements.txt", "requirements-test.txt", "spec.json",
+    "docker-compose.scale.yml", "haproxy.cfg", "requirements.txt", "requirements-scale.txt",
+    "requirements-test.txt", "spec.json",
     *(str(p.relative_to(TEMPLATE_PROJECT)) for folder in ("backend", "tests")
       for p in (TEMPLATE_PROJECT / folder).rglob("*.py") if "__pycache__" not in p.parts),
 }
