@@ -67,6 +67,10 @@ def create_app(service: Service) -> bottle.Bottle:
                 except ModelLoadError as exc:
                     log.error("%s", exc)
                     answer = error_response(500, str(exc))
+                except service.unavailable as exc:  # PostgreSQL or Redis (distributed mode) is down
+                    log.error("%s %s: %s: %s", method, path, type(exc).__name__, exc)
+                    bottle.response.set_header("Retry-After", "5")
+                    answer = error_response(503, "the state database or the queue cannot be reached; try again")
                 except Exception:
                     log.exception("%s %s failed", method, path)
                     answer = error_response(500, "internal error; see the service log")

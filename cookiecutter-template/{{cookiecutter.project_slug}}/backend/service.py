@@ -33,6 +33,7 @@ class Service:
     images: ImageLoader | None = None  # reads the tasks' images; None when the spec has no image feature
     tasks: Tasks | None = None  # registered on `huey` by tasks.register_tasks, which needs the service
     holder: str = field(default_factory=process_holder)  # this process, as the holder of training leases
+    unavailable: tuple[type[BaseException], ...] = ()  # errors meaning PostgreSQL or Redis cannot be reached
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ def create_service(
                            dict(config.prediction)),
         huey=huey,
         predictions=PredictionCache(settings.prediction_cache_size) if settings.prediction_cache_size else None,
+        unavailable=unreachable_errors(settings),
     )
     service.images = image_loader(service)
     service.tasks = register_tasks(service)
@@ -59,6 +60,17 @@ def make_queue(name: str, settings: Settings, immediate: bool) -> Huey:
     except ConfigurationError:  # redis-py is not installed
         raise RuntimeError("REDIS_URL is set, but the redis package is not installed: "
                            "pip install -r requirements-scale.txt") from None
+
+
+def unreachable_errors(settings: Settings) -> tuple[type[BaseException], ...]:
+    """The exceptions that mean a shared server (PostgreSQL, Redis) cannot be reached: a request
+    meeting one gets a 503 to retry, not a 500. None in the embedded mode."""
+    if not settings.distributed:
+        return ()
+    import psycopg
+    import redis
+
+    return (psycopg.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def image_loader(service: Service) -> Any:
