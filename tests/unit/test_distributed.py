@@ -12,6 +12,7 @@ from datetime import UTC
 import pytest
 from backend import queue
 from backend.leases import TrainingLease
+from backend.registry import SERVED_VERSION_SECONDS
 from backend.settings import load_settings, mode_problem
 from backend.trainer import train_project
 from test_trainer import add, make_service
@@ -169,6 +170,8 @@ def test_requests_get_a_503_while_postgresql_or_redis_cannot_be_reached(tmp_path
     assert status == 503 and "cannot be reached" in body["error"]  # the queue (Redis) is down
     assert service.store.count_annotations("1") == 1  # stored before: the reaper queues its training later
     drop_database(engines["DATABASE_URL"])
-    status, body = call(app, "POST", "/predict", predict)
+    status, body = call(app, "GET", "/versions", None)
     assert status == 503 and "try again" in body["error"]
+    time.sleep(SERVED_VERSION_SECONDS)  # /predict reads the served version again after this
+    assert call(app, "POST", "/predict", predict)[0] == 503
     assert call(app, "GET", "/health", None)[0] == 200

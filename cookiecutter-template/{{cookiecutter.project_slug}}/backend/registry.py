@@ -1,9 +1,11 @@
 """Model artifacts and versions: save atomically, load safely, serve the current one.
 
 Models are written with skops, whose loader builds only the types it is told to trust, so a
-model file cannot run code when loaded (a pickle can). Every request asks the store which
-version a project serves, a single indexed read, so a model published by another thread or
-by a separate worker process is picked up at the next request.
+model file cannot run code when loaded (a pickle can). Which version a project serves is read
+from the store at most every SERVED_VERSION_SECONDS per project: a version published or
+activated in this process is served at the next request, one published by another process (a
+separate worker, another replica) within that time. (A read per request cost a sixth of a
+one-task /predict under load: the SQLite call releases the GIL, and taking it back waits.)
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import platform
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +31,7 @@ from .store import LeaseLost, Store
 
 # Types a model file may contain: scikit-learn, its numeric stack, and this package.
 TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", f"{__package__}.")
+SERVED_VERSION_SECONDS = 1.0
 
 
 class ModelLoadError(RuntimeError):
@@ -65,13 +69,27 @@ class Registry:
         self.name = name
         self._cache: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
+        self._served: dict[str, tuple[str | None, float, int]] = {}  # project -> (version, until, store.changes)
 
     def served_version(self, project: str) -> str:
-        return self.store.served_version(project) or untrained_version(self.name)
+        return self._served_version(project) or untrained_version(self.name)
 
-    def current(self, project: str) -> LoadedModel | None:
-        """The model the project serves now, or None before its first training."""
+    def _served_version(self, project: str, fresh: bool = False) -> str | None:
+        """The version the project serves (None before its first training), as read from the
+        store at most SERVED_VERSION_SECONDS ago, and after this process last changed one."""
+        now = time.monotonic()
+        known = self._served.get(project)
+        if not fresh and known is not None and known[1] > now and known[2] == self.store.versions_changed:
+            return known[0]
+        changed = self.store.versions_changed
         version = self.store.served_version(project)
+        self._served[project] = (version, now + SERVED_VERSION_SECONDS, changed)
+        return version
+
+    def current(self, project: str, fresh: bool = False) -> LoadedModel | None:
+        """The model the project serves now, or None before its first training (`fresh`: read
+        the served version from the store now, as a training does)."""
+        version = self._served_version(project, fresh)
         if version is None:
             return None
         cached = self._cache.get(project)

@@ -112,6 +112,7 @@ class Store:
         """`location`: an SQLite file's path, a PostgreSQL URL, or an opened database."""
         self.database = location if isinstance(location, SqliteDatabase | PostgresDatabase) else open_database(location)
         self.database.create(SCHEMA, migrate, SCHEMA_VERSION)
+        self.versions_changed = 0  # counts the changes of a served version made through this store
 
     @property
     def engine(self) -> str:
@@ -325,6 +326,7 @@ class Store:
                 " version = CASE WHEN ? THEN ? ELSE version END WHERE project = ?",
                 (full, claimed["rewrites"], claimed["rewrites"], full, serve, record["version"], project),
             )
+        self.versions_changed += 1
 
     def _insert(self, db: Any, table: str, record: dict[str, Any]) -> None:
         """Insert a row (the table and the keys are the store's own names, never a user's)."""
@@ -346,7 +348,8 @@ class Store:
             self._ensure_project(db, project)
             # the next incremental update must start from a full refit of the new base
             db.execute("UPDATE projects SET version = ?, rewrites = rewrites + 1 WHERE project = ?",
-                            (version, project))
+                       (version, project))
+        self.versions_changed += 1
 
     def prunable(self, project: str, keep: int) -> list[dict[str, Any]]:
         """Versions whose model files go: beyond the newest `keep`, never the served one."""

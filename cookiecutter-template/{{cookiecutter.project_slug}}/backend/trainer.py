@@ -95,7 +95,7 @@ def served_model(service: Service, project: str) -> Any:
     """The served model, or None if there is none or it cannot be loaded (a training then
     replaces it rather than failing too)."""
     try:
-        return service.registry.current(project)
+        return service.registry.current(project, fresh=True)
     except ModelLoadError as exc:
         log.warning("project %s: %s; training a new model from scratch", project, exc)
         return None
