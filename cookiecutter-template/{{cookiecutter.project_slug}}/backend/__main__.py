@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="bind address (default: $HOST, else the spec's server.host)")
     serve.add_argument("--port", type=int, help="port (default: $PORT, else the spec's server.port)")
     serve.add_argument("--no-worker", action="store_true", help="leave training to `python -m backend worker`")
+    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # a web process of server.processes
+    serve.add_argument("--parent", type=int, help=argparse.SUPPRESS)
     sub.add_parser("worker", help="run only the training worker (several may run with REDIS_URL and DATABASE_URL)")
     train = sub.add_parser("train", help="train a project now, in this process")
     train.add_argument("project", help="Label Studio project id")
@@ -141,7 +143,7 @@ def log_training_to(path: Path) -> None:
 def run_serve(service: Any, args: argparse.Namespace) -> int:
     from .server import serve
 
-    serve(service, with_worker=not args.no_worker)
+    serve(service, with_worker=not args.no_worker, listen_fd=args.listen_fd, parent=args.parent)
     return 0
 
 

@@ -13,6 +13,7 @@ import binascii
 import hmac
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -167,6 +168,7 @@ def create_app(service: Service) -> bottle.Bottle:
     @route("GET", "/metrics")
     def metrics() -> dict[str, Any]:
         return {
+            "process": os.getpid(),  # which serving process answered (server.processes); its own cache
             "annotations": service.store.count_annotations(),
             "queue": {"pending": service.huey.pending_count(), "scheduled": service.huey.scheduled_count()},
             "prediction_cache": service.predictions.stats() if service.predictions else None,

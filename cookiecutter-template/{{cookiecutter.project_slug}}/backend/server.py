@@ -1,4 +1,5 @@
-"""Run the service: Waitress for HTTP and, unless told otherwise, the Huey consumer beside it.
+"""Run the service: Waitress for HTTP and, unless told otherwise, the Huey consumer beside it
+(with server.processes above 1, more web processes on the same socket: processes.py).
 
 SIGTERM and SIGINT stop both: the server stops taking requests, the consumer lets a running
 training finish (up to SHUTDOWN_TIMEOUT), and a training cut off anyway is queued again at the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -18,6 +20,7 @@ from huey.consumer import Consumer
 from waitress.server import create_server
 
 from .app import StripTrailingSlash, create_app
+from .processes import WebProcesses, bind, follow_parent
 from .queue import reap, recover
 from .service import Service
 
@@ -73,29 +76,45 @@ def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(service: Service, with_worker: bool = True) -> None:
+def serve(service: Service, with_worker: bool = True, listen_fd: int | None = None,
+          parent: int | None = None) -> None:
+    """Serve HTTP (and train, `with_worker`). `listen_fd`: the socket of the serving process
+    `parent` that started this one as one of its web processes."""
     settings = service.settings
+    web_processes = None
+    if listen_fd is not None:
+        sock = socket.socket(fileno=listen_fd)
+        if parent is not None:
+            follow_parent(parent)
+    else:
+        sock = bind(settings.host, settings.port)
+        if settings.processes > 1:
+            web_processes = WebProcesses(sock, settings.processes - 1)
     server: Any = create_server(
         StripTrailingSlash(create_app(service)),
-        host=settings.host,
-        port=settings.port,
+        sockets=[sock],
         threads=settings.threads,
         max_request_body_size=settings.max_body_bytes + 1024 * 1024,  # the app answers 413 in JSON first
         ident=service.config.name,
     )
+    if web_processes is not None:
+        web_processes.start()  # before any thread of this process: they fork a clean process
     consumer, reaper = start_consumer(service) if with_worker else (None, None)
     signal.signal(signal.SIGTERM, _raise_system_exit)
-    log.info(
-        "serving %s on http://%s:%s (state in %s, %s)", service.config.name, settings.host,
-        server.effective_port, settings.model_dir,
-        "training in this process" if consumer else "training in a separate worker",
-    )
+    if listen_fd is None:
+        log.info(
+            "serving %s on http://%s:%s with %d process%s (state in %s, %s)", service.config.name, settings.host,
+            server.effective_port, settings.processes, "es" if settings.processes > 1 else "", settings.model_dir,
+            "training in this process" if consumer else "training in a separate worker",
+        )
     try:
         server.run()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         server.close()
+        if web_processes is not None:
+            web_processes.stop(SHUTDOWN_TIMEOUT)
         if consumer is not None:
             reaper.stopped.set()
             consumer.stop(graceful=True)

@@ -29,6 +29,7 @@ class Settings:
     host: str
     port: int
     threads: int
+    processes: int  # serving processes on this machine (SERVER_PROCESSES, else server.processes)
     max_body_bytes: int
     basic_auth: tuple[str, str] | None  # (user, password) when both are set
     webhook_secret: str | None
@@ -82,6 +83,7 @@ def load_settings(spec: dict[str, Any], environ: Mapping[str, str] = os.environ,
         host=host or environ.get("HOST", server["host"]),
         port=int(port if port is not None else environ.get("PORT", server["port"])),
         threads=int(server["threads"]),
+        processes=int(environ.get("SERVER_PROCESSES") or server.get("processes", 1)),
         max_body_bytes=int(float(server["max_body_mb"]) * 1024 * 1024),
         basic_auth=(user, password) if user and password else None,
         webhook_secret=environ.get("WEBHOOK_SECRET") or None,
@@ -106,6 +108,8 @@ def mode_problem(settings: Settings) -> str | None:
         return "DATABASE_URL must be a PostgreSQL URL: postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         return "REDIS_URL must be a Redis URL: redis://HOST:PORT/0"
+    if not 1 <= settings.processes <= 64:
+        return "SERVER_PROCESSES must be a whole number from 1 to 64"
     if not settings.training_lease_seconds > 0:
         return "TRAINING_LEASE_SECONDS must be a positive number of seconds"
     return None
