@@ -212,12 +212,25 @@ def mlgen_command() -> list[str]:
 
 
 def rss_kb(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
+    """VmRSS and VmHWM of a process and its children (the web processes of server.processes)."""
+    fields = {"VmRSS": 0, "VmHWM": 0}
+    for member in [pid, *children_of(pid)]:
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in fields:
+                fields[key] += int(value.split()[0])
     return fields
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
@@ -448,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--samples", default=",".join(SAMPLES + [REFERENCE]),
                         help="comma-separated: samples/ names and/or " + REFERENCE)
+    parser.add_argument("--processes", type=int, default=0,
+                        help="also time each sample served by this many processes (server.processes), on a copy "
+                             "of its trained state")
     parser.add_argument("--webhooks", action="store_true",
                         help="also time /webhook once the topics store holds --store-size annotations")
     parser.add_argument("--store-size", type=int, default=10_000)
@@ -485,6 +501,22 @@ def start_service(name: str, spec_file: Path, python: Path, workdir: Path) -> tu
     proc = Proc(name, [str(python), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)],
                 cwd=project, env={"MODEL_DIR": str(workdir / "state" / name), "PREDICTION_CACHE_SIZE": "0"}, log=workdir / f"{name}.log", port=port)
     return Target(name, proc, spec, sample_tasks(spec_file.parent)), project
+
+
+def several_processes(trained: Target, project: Path, processes: int, python: Path, workdir: Path) -> Target:
+    """The trained sample served again by `processes` processes (SERVER_PROCESSES), on a copy of
+    its state: the same model, no training."""
+    name = f"{trained.name} x{processes}"
+    state = workdir / "state" / name.replace(" ", "-")
+    shutil.copytree(workdir / "state" / trained.name, state,
+                    ignore=shutil.ignore_patterns("images"))  # idle: its files are consistent
+    port = free_port()
+    proc = Proc(name, [str(python), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=project, env={"MODEL_DIR": str(state), "PREDICTION_CACHE_SIZE": "0",
+                                  "SERVER_PROCESSES": str(processes)}, log=workdir / f"{name}.log", port=port)
+    target = Target(name, proc, trained.spec, trained.tasks)
+    target.untrained, target.version, target.training = trained.untrained, trained.version, trained.training
+    return target
 
 
 def train(target: Target) -> None:
@@ -587,6 +619,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     for target in services:
         settle(target)
     trained_in = time.perf_counter() - t0
+    if args.processes > 1:
+        services += [several_processes(t, projects[t.name], args.processes, python, workdir) for t in list(services)]
 
     threads = {int(t.spec["server"]["threads"]) for t in services}
     max_body = max(int(float(t.spec["server"]["max_body_mb"]) * 1024 * 1024) for t in services)
