@@ -175,3 +175,26 @@ def test_requests_get_a_503_while_postgresql_or_redis_cannot_be_reached(tmp_path
     time.sleep(SERVED_VERSION_SECONDS)  # /predict reads the served version again after this
     assert call(app, "POST", "/predict", predict)[0] == 503
     assert call(app, "GET", "/health", None)[0] == 200
+
+
+def test_trainings_leave_no_database_connection_behind(tmp_path, engines):
+    """Each training renews its lease from a thread of its own, whose connection closes with it:
+    many trainings keep the number of PostgreSQL connections flat."""
+    import psycopg
+
+    service = distributed_service(tmp_path, engines)
+    add(service, 1, 20)
+
+    def connections() -> int:
+        with psycopg.connect(engines["DATABASE_URL"], autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                " AND pid <> pg_backend_pid()").fetchone()[0]
+
+    service.store.mark_pending("1", "job")
+    train_project(service, "1", "test")
+    before = connections()
+    for n in range(4):
+        service.store.mark_pending("1", f"job-{n}")
+        assert train_project(service, "1", "test")["status"] == "succeeded"
+    assert connections() == before
+    service.store.close()

@@ -592,3 +592,14 @@ def test_concurrent_writers_on_two_stores_lose_and_duplicate_nothing(location):
     assert queued.count(True) == 1 and len(queued) == 400
     for replica in replicas:
         replica.close()
+
+
+def test_reaping_leaves_late_trainings_alone_unless_the_queue_is_empty(store):
+    """A queued training past its time may just wait behind others on a busy queue: without
+    `late` (the caller saw entries on the queue), only dead workers' trainings come back."""
+    store.mark_pending("late", "job-late")
+    store.mark_pending("dead", "job-dead")
+    store.claim_training("dead", "worker-a", 0.05)
+    time.sleep(0.15)
+    assert store.reap(grace=0.1, late=False) == [("dead", "job-dead")]
+    assert store.reap(grace=0.1) == [("late", "job-late")]

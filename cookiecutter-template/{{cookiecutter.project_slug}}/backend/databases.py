@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +61,10 @@ class SqliteDatabase:
             raise
         conn.execute("COMMIT")
 
+    def close_thread(self) -> None:
+        """Close this thread's connection (a thread that ends: a training's lease keeper)."""
+        self.close()
+
     def create(self, schema: str, migrate: Callable[[sqlite3.Connection], None], version: int) -> None:
         self.conn.executescript(schema)  # creates what is missing; an older table stays as it was
         with self.transaction():
@@ -88,8 +93,7 @@ class PostgresDatabase:
         self._psycopg = psycopg
         self.url = url
         self._local = threading.local()
-        self._connections: list[Any] = []
-        self._connections_lock = threading.Lock()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()  # a thread's goes with the thread
         self._sql: dict[str, str] = {}
 
     @property
@@ -98,8 +102,7 @@ class PostgresDatabase:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
             conn = self._local.conn = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            with self._connections_lock:
-                self._connections = [c for c in self._connections if not c.closed] + [conn]
+            self._connections.add(conn)
         return conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -121,11 +124,17 @@ class PostgresDatabase:
             for statement in postgres_ddl(schema):
                 self.conn.execute(statement)
 
+    def close_thread(self) -> None:
+        """Close this thread's connection (a thread that ends: a training's lease keeper)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
     def close(self) -> None:
-        with self._connections_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections = []
+        """Close every thread's connection."""
+        for conn in list(self._connections):
+            conn.close()
 
 
 def postgres_ddl(schema: str) -> list[str]:

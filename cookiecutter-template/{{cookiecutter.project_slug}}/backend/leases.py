@@ -44,6 +44,12 @@ class TrainingLease:
         self._thread.join()
 
     def _renew(self) -> None:
+        try:
+            self._renew_until_stopped()
+        finally:
+            self.store.database.close_thread()
+
+    def _renew_until_stopped(self) -> None:
         while not self._stop.wait(self.seconds / 3):
             try:
                 renewed = self.store.renew_lease(self.project, self.holder, self.seconds)

@@ -98,8 +98,10 @@ def recover(service: Service) -> None:
 
 
 def reap(service: Service) -> None:
-    """Queue again the trainings whose worker died (expired lease), and those queued long
-    past their time (a queue entry lost with a worker). Every worker calls it now and then."""
-    for project, job in service.store.reap():
+    """Queue again the trainings whose worker died (expired lease), and, when the queue holds
+    nothing, those queued long past their time (their entry went with a worker that died as it
+    took it). Every worker calls it now and then."""
+    empty = service.huey.pending_count() == 0 and service.huey.scheduled_count() == 0
+    for project, job in service.store.reap(late=empty):
         log.warning("project %s: queuing again a training whose worker stopped", project)
         enqueue(service, project, "recovery", job or uuid.uuid4().hex)

@@ -375,11 +375,11 @@ class Store:
             )
             return [tuple(row) for row in db.execute("SELECT project, job FROM projects WHERE pending = 1")]
 
-    def reap(self, grace: float = PENDING_GRACE_SECONDS) -> list[tuple[str, str | None]]:
+    def reap(self, grace: float = PENDING_GRACE_SECONDS, late: bool = True) -> list[tuple[str, str | None]]:
         """Trainings to queue again, whichever worker asks: those running under an expired lease
-        (their worker died), and those queued but not started `grace` seconds after they were
-        due (their queue entry may be gone with a worker that died taking it). Returns
-        (project, job) of each; they are marked queued, due now."""
+        (their worker died), and, with `late` (the caller saw the queue empty), those queued but
+        not started `grace` seconds after they were due (their queue entry went with a worker
+        that died taking it). Returns (project, job) of each; they are marked queued, due now."""
         stamp = time.time()
         with self.transaction() as db:
             dead = [row[0] for row in db.execute(
@@ -391,11 +391,13 @@ class Store:
                 " WHERE running = 1 AND lease_until < ?",
                 (stamp, stamp),
             )
-            late = [row[0] for row in db.execute(
-                "SELECT project FROM projects WHERE pending = 1 AND running = 0 AND due_at < ?", (stamp - grace,))]
-            db.execute("UPDATE projects SET due_at = ? WHERE pending = 1 AND running = 0 AND due_at < ?",
-                       (stamp, stamp - grace))
-            wanted = set(dead) | set(late)
+            lost = []
+            if late:
+                lost = [row[0] for row in db.execute(
+                    "SELECT project FROM projects WHERE pending = 1 AND running = 0 AND due_at < ?", (stamp - grace,))]
+                db.execute("UPDATE projects SET due_at = ? WHERE pending = 1 AND running = 0 AND due_at < ?",
+                           (stamp, stamp - grace))
+            wanted = set(dead) | set(lost)
             return [(project, job) for project, job in db.execute("SELECT project, job FROM projects")
                     if project in wanted]
 
