@@ -31,13 +31,20 @@ empty results print a warning and no ratio. Per kind of row, the floor is measur
 after the services, and the ratios are to the median of those runs. Idle RSS (VmRSS) of every
 trained service after the warm-up, and its peak (VmHWM) at the end.
 
+--processes N adds, for every sample, "NAME xN": the same trained state (a copy) served by N
+processes (server.processes), against the same one-process floor. --repeated adds "NAME cached":
+the same with the prediction cache on, so that after the warm-up every rotated body is a repeat
+(Label Studio asks for a task again: Retrieve Predictions, then the labeling stream); the targets
+are about distinct tasks, the plain rows.
+
 --webhooks adds a row for /webhook (one connection) once the topics store holds 10,000
 annotations, trainings switched off for that phase (retrain_every set very high).
 
 Only 127.0.0.1 is used; every process started here is stopped at the end, on error too.
 
     apt-get install -y wrk   # once
-    /work/main/.venv/bin/python benchmarks/serve.py [--duration 5] [--rounds 2] [--webhooks] [--keep]
+    /work/main/.venv/bin/python benchmarks/serve.py [--duration 5] [--rounds 2] [--processes 2] [--repeated]
+        [--webhooks] [--keep]
 """
 
 from __future__ import annotations
@@ -464,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=0,
                         help="also time each sample served by this many processes (server.processes), on a copy "
                              "of its trained state")
+    parser.add_argument("--repeated", action="store_true",
+                        help="also time each trained sample with its prediction cache on ('NAME cached'): "
+                             "repeated tasks, as Label Studio asks for them again")
     parser.add_argument("--webhooks", action="store_true",
                         help="also time /webhook once the topics store holds --store-size annotations")
     parser.add_argument("--store-size", type=int, default=10_000)
@@ -503,17 +513,16 @@ def start_service(name: str, spec_file: Path, python: Path, workdir: Path) -> tu
     return Target(name, proc, spec, sample_tasks(spec_file.parent)), project
 
 
-def several_processes(trained: Target, project: Path, processes: int, python: Path, workdir: Path) -> Target:
-    """The trained sample served again by `processes` processes (SERVER_PROCESSES), on a copy of
-    its state: the same model, no training."""
-    name = f"{trained.name} x{processes}"
+def variant(trained: Target, project: Path, name: str, env: dict[str, str], python: Path, workdir: Path) -> Target:
+    """The trained sample served again with `env` (SERVER_PROCESSES, the prediction cache), on a
+    copy of its state: the same model, no training."""
     state = workdir / "state" / name.replace(" ", "-")
     shutil.copytree(workdir / "state" / trained.name, state,
                     ignore=shutil.ignore_patterns("images"))  # idle: its files are consistent
     port = free_port()
     proc = Proc(name, [str(python), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=project, env={"MODEL_DIR": str(state), "PREDICTION_CACHE_SIZE": "0",
-                                  "SERVER_PROCESSES": str(processes)}, log=workdir / f"{name}.log", port=port)
+                cwd=project, env={"MODEL_DIR": str(state), "PREDICTION_CACHE_SIZE": "0", **env},
+                log=workdir / f"{name}.log", port=port)
     target = Target(name, proc, trained.spec, trained.tasks)
     target.untrained, target.version, target.training = trained.untrained, trained.version, trained.training
     return target
@@ -619,8 +628,13 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     for target in services:
         settle(target)
     trained_in = time.perf_counter() - t0
+    trained = list(services)
     if args.processes > 1:
-        services += [several_processes(t, projects[t.name], args.processes, python, workdir) for t in list(services)]
+        services += [variant(t, projects[t.name], f"{t.name} x{args.processes}",
+                             {"SERVER_PROCESSES": str(args.processes)}, python, workdir) for t in trained]
+    if args.repeated:  # the prediction cache on: after the warm-up every rotated body is a repeat
+        services += [variant(t, projects[t.name], f"{t.name} cached", {"PREDICTION_CACHE_SIZE": "20000"},
+                             python, workdir) for t in trained]
 
     threads = {int(t.spec["server"]["threads"]) for t in services}
     max_body = max(int(float(t.spec["server"]["max_body_mb"]) * 1024 * 1024) for t in services)
