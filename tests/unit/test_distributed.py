@@ -40,7 +40,9 @@ def test_the_mode_needs_both_servers_and_valid_urls(tmp_path):
         return mode_problem(load_settings(spec, environ))
 
     assert problem() is None
-    assert problem(DATABASE_URL="postgresql://u@h/db", REDIS_URL="redis://h:6379/0") is None
+    both = {"DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://h:6379/0"}
+    assert "MODELS_DIR" in problem(**both)  # each process would keep its own model files
+    assert problem(**both, MODELS_DIR="/shared/models") is None
     assert "REDIS_URL is not" in problem(DATABASE_URL="postgresql://u@h/db")
     assert "DATABASE_URL is not" in problem(REDIS_URL="redis://h:6379/0")
     assert "PostgreSQL URL" in problem(DATABASE_URL="mysql://h/db", REDIS_URL="redis://h")

@@ -30,13 +30,13 @@ FORCED_MIN_DELAY_SECONDS = 1.0
 def training_due(service: Service, project: str) -> bool:
     """Whether the training policy asks for a training now."""
     policy = service.config.training
-    if service.store.count_annotations(project) < policy.min_annotations:
+    state = service.store.project(project)  # first: most webhooks stop here, on one row
+    if state["version"] is not None and state["changes"] < policy.retrain_every:
+        return False
+    if not service.store.has_annotations(project, policy.min_annotations):
         return False
     per_class = policy.min_per_class
-    if per_class and service.target.readiness(service.store.answer_counts(project), per_class):
-        return False
-    state = service.store.project(project)
-    return state["version"] is None or state["changes"] >= policy.retrain_every
+    return not (per_class and service.target.readiness(service.store.answer_counts(project), per_class))
 
 
 def request_training(service: Service, project: str, trigger: str, force: bool = False) -> str | None:

@@ -38,6 +38,7 @@ class Settings:
     log_level: str
     prediction_cache_size: int  # predictions kept in memory (PREDICTION_CACHE_SIZE; 0: none)
     models_dir: Path  # MODELS_DIR, else MODEL_DIR/models: shared by every process in the distributed mode
+    models_dir_given: bool = False  # MODELS_DIR is set (the distributed mode needs it)
     database_url: str = ""  # DATABASE_URL: PostgreSQL for the state (distributed mode)
     redis_url: str = ""  # REDIS_URL: Redis for the queue (distributed mode)
     training_lease_seconds: float = TRAINING_LEASE_SECONDS
@@ -92,6 +93,7 @@ def load_settings(spec: dict[str, Any], environ: Mapping[str, str] = os.environ,
         log_level=environ.get("LOG_LEVEL", "INFO").upper(),
         prediction_cache_size=int(environ.get("PREDICTION_CACHE_SIZE", CACHE_SIZE)),
         models_dir=Path(environ.get("MODELS_DIR") or Path(environ.get("MODEL_DIR", "./data")) / "models").resolve(),
+        models_dir_given=bool(environ.get("MODELS_DIR")),
         database_url=environ.get("DATABASE_URL", ""),
         redis_url=environ.get("REDIS_URL", ""),
         training_lease_seconds=float(environ.get("TRAINING_LEASE_SECONDS", TRAINING_LEASE_SECONDS)),
@@ -108,6 +110,9 @@ def mode_problem(settings: Settings) -> str | None:
         return "DATABASE_URL must be a PostgreSQL URL: postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         return "REDIS_URL must be a Redis URL: redis://HOST:PORT/0"
+    if settings.distributed and not settings.models_dir_given:
+        return ("the distributed mode needs MODELS_DIR: a folder every web replica and worker shares (a "
+                "volume), where workers write the model files that replicas load")
     if not 1 <= settings.processes <= 64:
         return "SERVER_PROCESSES must be a whole number from 1 to 64"
     if not settings.training_lease_seconds > 0:

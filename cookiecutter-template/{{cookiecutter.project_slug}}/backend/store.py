@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS annotations (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS annotations_project ON annotations (project, seq);
+CREATE INDEX IF NOT EXISTS annotations_seq ON annotations (seq);  -- the next seq, without a scan
 CREATE TABLE IF NOT EXISTS projects (
     project TEXT PRIMARY KEY,
     changes INTEGER NOT NULL DEFAULT 0,   -- annotation changes since the last training started
@@ -212,6 +213,11 @@ class Store:
         if written_before is not None:
             sql, params = sql + " AND updated_at < ?", (project, written_before)
         return {row[0] for row in self._execute(sql, params)}
+
+    def has_annotations(self, project: str, at_least: int) -> bool:
+        """Whether the project holds `at_least` annotations, reading no more rows than that."""
+        return self._scalar("SELECT count(*) FROM (SELECT 1 FROM annotations WHERE project = ? LIMIT ?) AS found",
+                            (project, at_least)) >= at_least
 
     def count_annotations(self, project: str | None = None) -> int:
         if project is None:

@@ -85,7 +85,7 @@ UPLOAD_WAIT_SECONDS = 600
 def first_contact_due(service: Service, project: str) -> bool:
     """Whether a /setup of this project should start importing its annotations: the backend
     has none of them, has not imported them, and has not failed to in the last minutes."""
-    if backfilled(service, project) or service.store.count_annotations(project):
+    if backfilled(service, project) or service.store.has_annotations(project, 1):
         return False
     contact = service.store.contact(project)
     return contact is None or (contact["status"] == "failed" and

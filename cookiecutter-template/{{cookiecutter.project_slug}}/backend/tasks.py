@@ -98,7 +98,7 @@ def register_tasks(service: Service) -> Tasks:
             if not service.store.take_lease("scheduled_training", service.holder, SCHEDULE_LEASE_SECONDS):
                 return
             for row in service.store.projects():
-                if service.store.count_annotations(row["project"]):
+                if service.store.has_annotations(row["project"], 1):
                     request_training(service, row["project"], "schedule", force=True)
 
     return Tasks(train=train, backfill=backfill_then_train, first_contact=learn_what_label_studio_has, follow=follow)
