@@ -753,14 +753,14 @@ def report(args: argparse.Namespace, targets: list[Target], results: dict[str, d
           f"all in parallel, settled in {trained_in:.1f}s):")
     for t in services:
         tr = t.training
-        print(f"  {t.name:<18} {recipe(t.spec)}; {tr['trainings']} training(s), serving {t.version} "
+        print(f"  {t.name:<24} {recipe(t.spec)}; {tr['trainings']} training(s), serving {t.version} "
               f"(trained on {tr['served_on']} annotations in {tr['duration_s']}s); "
               f"non-empty answers before timing: {t.nonempty_share:.0%}")
     figures: dict[tuple[str, str], dict[str, float]] = {}
     for kind, title in KINDS.items():
         print()
         print(f"{title}")
-        header = (f"  {'target':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'checked':>9}"
+        header = (f"  {'target':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'checked':>9}"
                   f"{'req/s / floor':>15}{'p50 / floor':>13}")
         print(header)
         print("  " + "-" * (len(header) - 2))
@@ -780,15 +780,15 @@ def report(args: argparse.Namespace, targets: list[Target], results: dict[str, d
                 else:
                     ratio, p50_ratio = f"{rps / floor_rps:.2f}", f"{p50 / floor_p50:.2f}"
                 figures[(key, kind)] = {"ratio": rps / floor_rps, "p50_ms": p50 / 1000}
-            print(f"  {key:<18}{rps:>9.0f}{p50 / 1000:>9.2f}{p99 / 1000:>9.2f}{checked:>9}{ratio:>15}{p50_ratio:>13}")
+            print(f"  {key:<24}{rps:>9.0f}{p50 / 1000:>9.2f}{p99 / 1000:>9.2f}{checked:>9}{ratio:>15}{p50_ratio:>13}")
         if kind == "sequence":
             print("  (3 requests per task opened: tasks opened/s = req/s / 3; "
                   "latencies are per request, all three mixed)")
     print()
     print("memory (VmRSS from /proc/PID/status)")
-    print(f"  {'target':<18}{'idle after warm-up MB':>23}{'peak (VmHWM) at end MB':>24}")
+    print(f"  {'target':<24}{'idle after warm-up MB':>23}{'peak (VmHWM) at end MB':>24}")
     for t in targets:
-        print(f"  {t.name:<18}{t.rss['VmRSS'] / 1024:>23.1f}{t.peak['VmHWM'] / 1024:>24.1f}")
+        print(f"  {t.name:<24}{t.rss['VmRSS'] / 1024:>23.1f}{t.peak['VmHWM'] / 1024:>24.1f}")
     sizes = ", ".join(f"{t.name} {len(t.single[0]) / 1024:.1f}/{len(t.batch[0]) / 1024:.0f}" for t in services)
     print()
     print(f"bodies (KiB, 1 task / {BATCH} tasks): {sizes}; the floor gets {services[0].name}'s")
@@ -804,7 +804,7 @@ def report(args: argparse.Namespace, targets: list[Target], results: dict[str, d
                  "100-task p50 < 50 ms: " + (f"{verdict(batch['p50_ms'] < 50)} ({batch['p50_ms']:.1f})"
                                               if batch and not t.warnings else "- (warning)"),
                  f"idle RSS < 150 MB: {verdict(rss < 150)} ({rss:.1f})"]
-        print(f"  {t.name:<18}" + "; ".join(parts))
+        print(f"  {t.name:<24}" + "; ".join(parts))
     for t in services:
         for w in t.warnings:
             print(f"WARNING: {t.name} {w}")
