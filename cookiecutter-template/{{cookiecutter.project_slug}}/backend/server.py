@@ -3,7 +3,8 @@
 
 SIGTERM and SIGINT stop both: the server stops taking requests, the consumer lets a running
 training finish (up to SHUTDOWN_TIMEOUT), and a training cut off anyway is queued again at the
-next start (the store still marks it running), never half-published.
+next start (the store still marks it running), or, with several workers on shared servers, by
+another worker once its lease expires (Reaper); never half-published.
 """
 
 from __future__ import annotations
