@@ -200,3 +200,17 @@ def test_trainings_leave_no_database_connection_behind(tmp_path, engines):
         assert train_project(service, "1", "test")["status"] == "succeeded"
     assert connections() == before
     service.store.close()
+
+
+def test_the_schedule_fires_once_however_many_workers_run_it(tmp_path, engines):
+    """Every worker's consumer runs training.schedule's periodic task; the first to take the
+    minute's lease trains, the others do nothing."""
+    workers = [distributed_service(tmp_path / f"worker{n}", engines, training={"schedule": "0 3 * * *"})
+               for n in range(3)]
+    add(workers[0], 1, 20)
+    for worker in workers:
+        worker.tasks.scheduled.call_local()  # the same tick, on every worker
+    [run] = workers[0].store.runs("1")
+    assert run["trigger"] == "schedule" and run["status"] == "succeeded"
+    for worker in workers:
+        worker.store.close()

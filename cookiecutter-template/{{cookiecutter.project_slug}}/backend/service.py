@@ -44,3 +44,4 @@ class Tasks:
     backfill: Any  # (project): backfill, then train
     first_contact: Any  # (project, url, api_key): import what Label Studio has, then train
     follow: Any  # (project): make the served version Label Studio's prediction source
+    scheduled: Any = None  # (): the full retraining of training.schedule, when the spec has one

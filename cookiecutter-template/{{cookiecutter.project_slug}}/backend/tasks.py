@@ -90,6 +90,7 @@ def register_tasks(service: Service) -> Tasks:
         request_training(service, project, "first contact")
 
     schedule = service.config.training.schedule
+    scheduled_training = None
     if schedule:
 
         @service.huey.periodic_task(parse_schedule(schedule), name="scheduled_training")
@@ -101,4 +102,5 @@ def register_tasks(service: Service) -> Tasks:
                 if service.store.has_annotations(row["project"], 1):
                     request_training(service, row["project"], "schedule", force=True)
 
-    return Tasks(train=train, backfill=backfill_then_train, first_contact=learn_what_label_studio_has, follow=follow)
+    return Tasks(train=train, backfill=backfill_then_train, first_contact=learn_what_label_studio_has, follow=follow,
+                 scheduled=scheduled_training)
