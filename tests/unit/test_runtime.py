@@ -163,3 +163,27 @@ def test_an_unwritable_state_directory_is_one_clear_error(tmp_path, monkeypatch,
     error = capsys.readouterr().err
     assert error.startswith("error: cannot write the state directory") and "MODEL_DIR" in error
     assert "Traceback" not in error
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("PORT", "http", "PORT must be a whole number, not 'http'"),
+    ("SERVER_PROCESSES", "two", "SERVER_PROCESSES must be a whole number, not 'two'"),
+    ("PREDICTION_CACHE_SIZE", "1e3", "PREDICTION_CACHE_SIZE must be a whole number"),
+    ("TRAINING_LEASE_SECONDS", "soon", "TRAINING_LEASE_SECONDS must be a number, not 'soon'"),
+    ("SERVER_PROCESSES", "0", "SERVER_PROCESSES must be a whole number from 1 to 64"),
+    ("DATABASE_URL", "postgresql://h/db", "REDIS_URL is not"),
+])
+def test_a_bad_setting_in_the_environment_is_one_clear_error(tmp_path, monkeypatch, capsys, variable, value, says):
+    """A setting the environment gets wrong ends the command with one line naming it."""
+    from backend.__main__ import main
+    from mlgen import load_spec
+    from test_render import write_spec
+
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(load_spec(write_spec(tmp_path, ["a", "b"]))))
+    monkeypatch.setenv("BACKEND_SPEC", str(spec_file))
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv(variable, value)
+    assert main(["versions"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and says in error and "Traceback" not in error

@@ -46,7 +46,7 @@ class AbsentModules(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, AbsentModules(frozenset(n for n in ("pandas",) if importlib.util.find_spec(n) is None)))
 
-from .settings import load_settings, mode_problem, spec_path  # noqa: E402
+from .settings import SettingError, load_settings, mode_problem, spec_path  # noqa: E402
 from .spec import SpecError, load_spec  # noqa: E402
 
 
@@ -78,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    settings = load_settings(spec, host=getattr(args, "host", None), port=getattr(args, "port", None))
+    try:
+        settings = load_settings(spec, host=getattr(args, "host", None), port=getattr(args, "port", None))
+    except SettingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.command == "health":  # light: no model, store or queue
         return run_health(settings)
     problem = mode_problem(settings) or state_problem(settings.model_dir)

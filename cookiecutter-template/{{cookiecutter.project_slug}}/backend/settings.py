@@ -72,6 +72,22 @@ def spec_path(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get("BACKEND_SPEC") or PROJECT_ROOT / "spec.json")
 
 
+class SettingError(ValueError):
+    """An environment variable holds what its setting cannot be; the message names it."""
+
+
+def _number(environ: Mapping[str, str], name: str, default: Any, kind: type = int) -> Any:
+    """The environment variable `name` as a number (`default` when unset or empty)."""
+    text = environ.get(name) or None
+    if text is None:
+        return kind(default)
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise SettingError(f"{name} must be {what}, not {text!r}") from None
+
+
 def load_settings(spec: dict[str, Any], environ: Mapping[str, str] = os.environ,
                   host: str | None = None, port: int | None = None) -> Settings:
     """The settings for a spec; `host` and `port` (from the command line) beat the environment."""
@@ -82,21 +98,21 @@ def load_settings(spec: dict[str, Any], environ: Mapping[str, str] = os.environ,
     return Settings(
         model_dir=Path(environ.get("MODEL_DIR", "./data")).resolve(),
         host=host or environ.get("HOST", server["host"]),
-        port=int(port if port is not None else environ.get("PORT", server["port"])),
+        port=port if port is not None else _number(environ, "PORT", server["port"]),
         threads=int(server["threads"]),
-        processes=int(environ.get("SERVER_PROCESSES") or server.get("processes", 1)),
+        processes=_number(environ, "SERVER_PROCESSES", server.get("processes", 1)),
         max_body_bytes=int(float(server["max_body_mb"]) * 1024 * 1024),
         basic_auth=(user, password) if user and password else None,
         webhook_secret=environ.get("WEBHOOK_SECRET") or None,
         label_studio_url=environ.get("LABEL_STUDIO_URL", ""),
         label_studio_api_key=environ.get("LABEL_STUDIO_API_KEY", ""),
         log_level=environ.get("LOG_LEVEL", "INFO").upper(),
-        prediction_cache_size=int(environ.get("PREDICTION_CACHE_SIZE", CACHE_SIZE)),
+        prediction_cache_size=_number(environ, "PREDICTION_CACHE_SIZE", CACHE_SIZE),
         models_dir=Path(environ.get("MODELS_DIR") or Path(environ.get("MODEL_DIR", "./data")) / "models").resolve(),
         models_dir_given=bool(environ.get("MODELS_DIR")),
         database_url=environ.get("DATABASE_URL", ""),
         redis_url=environ.get("REDIS_URL", ""),
-        training_lease_seconds=float(environ.get("TRAINING_LEASE_SECONDS", TRAINING_LEASE_SECONDS)),
+        training_lease_seconds=_number(environ, "TRAINING_LEASE_SECONDS", TRAINING_LEASE_SECONDS, float),
     )
 
 
