@@ -3,34 +3,22 @@ runtime imported from the template, with a real SQLite store and Huey in immedia
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 import pytest
 from backend.config import Config
 from backend.queue import request_training, training_due
-from backend.settings import load_settings
-from backend.wiring import create_service
-from mlgen import load_spec
+from test_trainer import make_service as trainer_service
 
 WORDS = {"pos": ["great", "lovely", "superb", "happy", "fine"], "neg": ["awful", "bad", "sad", "poor", "ugly"]}
-CONFIG = ('<View><Text name="text" value="$text"/><Choices name="mood" toName="text">'
-          '<Choice value="pos"/><Choice value="neg"/></Choices></View>')
 
 
 def make_service(tmp_path: Path, environ: dict[str, str] | None = None, **sections):
-    spec = {"version": 1, "name": "moods", "labeling_config": CONFIG,
-            "features": [{"field": "text", "type": "text"}],
-            "model": {"class": "LogisticRegression", "params": {"C": 10}}}
-    spec.update(sections)
-    spec.setdefault("training", {}).setdefault("debounce_seconds", 0)
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / "backend.yaml"
-    path.write_text(json.dumps(spec))
-    normalized = load_spec(path)
-    environ = {"MODEL_DIR": str(tmp_path / "state"), **(environ or {})}
-    return create_service(normalized, load_settings(normalized, environ), immediate=True)
+    """test_trainer's service (pos/neg moods, Huey in immediate mode), with the schema's default
+    evaluation (5 folds) unless the sections say otherwise."""
+    sections.setdefault("evaluation", {"folds": 5})
+    return trainer_service(tmp_path, environ, **sections)
 
 
 def add(service, first_id: int, count: int, flip: bool = False, project: str = "1") -> None:

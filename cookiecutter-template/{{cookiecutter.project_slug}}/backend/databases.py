@@ -94,7 +94,6 @@ class PostgresDatabase:
         self.url = url
         self._local = threading.local()
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()  # a thread's goes with the thread
-        self._sql: dict[str, str] = {}
 
     @property
     def conn(self) -> Any:
@@ -106,10 +105,7 @@ class PostgresDatabase:
         return conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        translated = self._sql.get(sql)
-        if translated is None:
-            translated = self._sql[sql] = sql.replace("?", "%s")  # no literal `?` or `%` in the store's SQL
-        return self.conn.execute(translated, params)
+        return self.conn.execute(sql.replace("?", "%s"), params)  # no literal `?` or `%` in the store's SQL
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
