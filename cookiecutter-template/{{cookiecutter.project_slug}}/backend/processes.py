@@ -54,9 +54,6 @@ class WebProcesses:
             self._spawn(slot)
         self._watcher.start()
 
-    def pids(self) -> list[int]:
-        return [child.pid for child in self.children if child is not None]
-
     def stop(self, timeout: float) -> None:
         """SIGTERM every web process, then SIGKILL those still running after `timeout`."""
         self._stopping.set()
