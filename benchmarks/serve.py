@@ -2,7 +2,7 @@
 
 What a user gets from /predict, measured from outside the service's process. In one run:
 
-* the HTTP floor: a bare Bottle app on Waitress (the service's thread count) whose /predict
+* the HTTP floor: a bare Bottle app on Waitress (the service's thread count and send_bytes) whose /predict
   json.loads the same body and answers a fixed one-prediction JSON, /setup the same with a fixed
   model_version, /health {"status": "UP"};
 * every sample (samples/*/backend.yaml) rendered with mlgen, started as a user starts it
@@ -55,6 +55,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -90,11 +91,12 @@ FLOOR_APP = r'''
 import json
 import signal
 import sys
+import warnings
 
 import bottle
 from waitress.server import create_server
 
-threads, port, max_body = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+threads, port, max_body, send_bytes = (int(arg) for arg in sys.argv[1:5])
 app = bottle.Bottle(catchall=True)
 bottle.BaseRequest.MEMFILE_MAX = max_body  # as the service sets it
 PREDICTION = {"results": [{"result": [{"from_name": "topic", "to_name": "text", "type": "choices",
@@ -123,8 +125,10 @@ def stop(signum, frame):
     raise SystemExit(0)
 
 
-server = create_server(app, host="127.0.0.1", port=port, threads=threads,
-                       max_request_body_size=max_body + 1024 * 1024, ident="floor")
+with warnings.catch_warnings():  # as the service passes it
+    warnings.simplefilter("ignore", DeprecationWarning)
+    server = create_server(app, host="127.0.0.1", port=port, threads=threads, send_bytes=send_bytes,
+                           max_request_body_size=max_body + 1024 * 1024, ident="floor")
 signal.signal(signal.SIGTERM, stop)
 try:
     server.run()
@@ -500,6 +504,15 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def send_bytes(project: Path) -> int:
+    """The service's Waitress send_bytes (SEND_BYTES in backend/server.py), which the floor gets
+    too: it decides how many writes an answer takes."""
+    found = re.search(r"^SEND_BYTES = ([0-9_]+)\b", (project / "backend" / "server.py").read_text(), re.M)
+    if found is None:
+        raise RuntimeError(f"no SEND_BYTES = <number> in {project}/backend/server.py")
+    return int(found.group(1))
+
+
 def start_service(name: str, spec_file: Path, python: Path, workdir: Path) -> tuple[Target, Path]:
     project = workdir / "projects" / name
     done = subprocess.run([*mlgen_command(), "render", str(spec_file), "-o", str(project)],
@@ -644,7 +657,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     floor_port = free_port()
     floor_script = workdir / "floor_app.py"
     floor_script.write_text(FLOOR_APP)
-    floor_args = [str(python), str(floor_script), str(thread_count), str(floor_port), str(max_body)]
+    floor_args = [str(python), str(floor_script), str(thread_count), str(floor_port), str(max_body),
+                  str(send_bytes(next(iter(projects.values()))))]
     floor = Target("floor", Proc("floor", floor_args, cwd=workdir, env={}, log=workdir / "floor.log", port=floor_port))
 
     # 2. check the answers, warm up -------------------------------------------------------------

@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+import warnings
 from types import FrameType
 from typing import Any
 
@@ -35,6 +36,13 @@ SHUTDOWN_TIMEOUT = 5.0
 POLL_SECONDS = 0.5
 # How often a worker looks for trainings to queue again (a dead worker's, by its expired lease).
 REAP_SECONDS = 5.0
+# Waitress sends what a response has written once it holds this many bytes, and the rest when the
+# request is done. Its default, 1, sends the headers alone and then the body: a process killed
+# between the two leaves the client an answer cut after its headers, which a balancer cannot
+# replay (it has passed the headers on). An answer under this size (every one but a /predict of
+# thousands of tasks) leaves in one write: a kill either sends it whole or sends nothing, and a
+# balancer sends the request again. A larger one streams from this size on.
+SEND_BYTES = 1_048_576  # 1 MiB
 
 
 class EmbeddedConsumer(Consumer):
@@ -91,13 +99,16 @@ def serve(service: Service, with_worker: bool = True, listen_fd: int | None = No
         sock = bind(settings.host, settings.port)
         if settings.processes > 1:
             web_processes = WebProcesses(sock, settings.processes - 1)
-    server: Any = create_server(
-        StripTrailingSlash(create_app(service)),
-        sockets=[sock],
-        threads=settings.threads,
-        max_request_body_size=settings.max_body_bytes + 1024 * 1024,  # the app answers 413 in JSON first
-        ident=service.config.name,
-    )
+    with warnings.catch_warnings():  # "send_bytes will be removed in a future release" (pinned 3.0.2 has it)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        server: Any = create_server(
+            StripTrailingSlash(create_app(service)),
+            sockets=[sock],
+            threads=settings.threads,
+            max_request_body_size=settings.max_body_bytes + 1024 * 1024,  # the app answers 413 in JSON first
+            ident=service.config.name,
+            send_bytes=SEND_BYTES,
+        )
     if web_processes is not None:
         web_processes.start()  # before any thread of this process: they fork a clean process
     consumer, reaper = start_consumer(service) if with_worker else (None, None)
