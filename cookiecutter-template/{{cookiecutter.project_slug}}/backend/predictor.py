@@ -9,7 +9,7 @@ import numpy as np
 import sklearn
 
 from .cache import data_key
-from .features import BadTaskError, read_row, rows_to_matrix
+from .features import BadTaskError, RowReader, rows_to_matrix
 from .targets import Target
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
     if loaded is None:
         return results
     cache = service.predictions
+    read_row = RowReader(service.config.features)
     rows, slots, keys = [], [], []
     for slot, task in enumerate(tasks):
         data = task.get("data") if isinstance(task, dict) else None
@@ -38,7 +39,7 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
             results[slot] = cached
             continue
         try:
-            rows.append(read_row(data, service.config.features))
+            rows.append(read_row(data))
             slots.append(slot)
             keys.append(key)
         except BadTaskError as exc:
@@ -54,12 +55,12 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
         return results
     scores = np.zeros(len(rows))
     scores[~failed] = target.confidence(outputs[~failed], service.config.strategy)
-    for row_index, slot in enumerate(slots):
-        if failed[row_index]:
+    for row_index, (slot, row_failed, score) in enumerate(zip(slots, failed.tolist(), scores.tolist())):
+        if row_failed:
             continue
         results[slot] = {
             "result": target.regions(outputs[row_index]),
-            "score": round(float(scores[row_index]), 6),
+            "score": round(score, 6),
             "model_version": version,
         }
         if cache is not None:

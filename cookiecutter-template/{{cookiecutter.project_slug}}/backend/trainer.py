@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sklearn
 
 from .evaluation import compare, evaluate, promotion_decision
-from .features import BadTaskError, read_row, rows_to_matrix
+from .features import BadTaskError, RowReader, rows_to_matrix
 from .leases import TrainingLease
 from .model import fit_model
 from .registry import ModelLoadError
@@ -121,9 +121,10 @@ def training_set(service: Service, project: str, after_seq: int = 0) -> tuple[li
     rows: list[list[Any]] = []
     answers: list[Any] = []
     seqs: list[int] = []
+    read_row = RowReader(service.config.features)
     for data, answer, seq in service.store.annotations(project, after_seq):
         try:
-            rows.append(read_row(data, service.config.features))
+            rows.append(read_row(data))
         except BadTaskError:
             continue
         answers.append(answer)

@@ -124,4 +124,4 @@ class SingleChoice(Target):
         return confidence_scores(outputs, strategy)
 
     def regions(self, output: np.ndarray) -> list[dict[str, Any]]:
-        return [self.region({"choices": [self.labels[int(np.argmax(output))]]})]
+        return [self.region({"choices": [self.labels[int(output.argmax())]]})]
