@@ -82,9 +82,10 @@ def create_app(service: Service) -> bottle.Bottle:
                     log.exception("%s %s failed", method, path)
                     answer = error_response(500, "internal error; see the service log")
                 status = bottle.response.status_code
-                log.log(logging.DEBUG if quiet and status < 400 else logging.INFO, "%s %s %d %.1f ms%s",
-                        method, path, status, (time.perf_counter() - started) * 1000,
-                        bottle.request.environ.get(LOG_DETAIL, ""))
+                level = logging.DEBUG if quiet and status < 400 else logging.INFO
+                if log.isEnabledFor(level):
+                    log.log(level, "%s %s %d %.1f ms%s", method, path, status, (time.perf_counter() - started) * 1000,
+                            bottle.request.environ.get(LOG_DETAIL, ""))
                 return answer
 
             app.route(path, method, wrapped)
