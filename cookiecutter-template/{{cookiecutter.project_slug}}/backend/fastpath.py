@@ -15,9 +15,10 @@ scikit-learn spends most of a small prediction validating its inputs and outputs
 For these models the arithmetic is small, and done here with numpy directly: for a classifier,
 each column encoded and multiplied by its own rows of the coefficients (nothing joined), then
 the logistic or softmax link; for a regressor, the columns encoded and joined, multiplied by the
-coefficients, and its standardization undone. `compile_model` builds that path from a fitted pipeline, then checks
-every method the target kind reads against the pipeline's own on probe rows, and is used only
-when they agree within 1e-9; any other pipeline keeps scikit-learn's path (None).
+coefficients, and its standardization undone. `compile_model` builds that path from a fitted
+pipeline, then checks every method the target kind reads against the pipeline's own on probe
+rows, and is used only when they agree within 1e-9; any other pipeline keeps scikit-learn's path
+(None).
 """
 
 from __future__ import annotations
