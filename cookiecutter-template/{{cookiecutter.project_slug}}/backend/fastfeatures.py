@@ -120,6 +120,9 @@ class NumberColumn:
             X = X * self.scaler.scale_ + self.scaler.min_
         return X
 
+    def dot(self, cells: np.ndarray, W: np.ndarray) -> np.ndarray:
+        return self(cells) @ W
+
 
 class CategoryColumn:
     """A fitted one-hot encoder (unknown categories ignored, none infrequent) as a lookup."""
@@ -142,6 +145,9 @@ class CategoryColumn:
         X = np.zeros((len(cells), len(self.index)))
         X[[r for r, _ in found], [c for _, c in found]] = 1.0
         return X
+
+    def dot(self, cells: np.ndarray, W: np.ndarray) -> np.ndarray:
+        return self(cells) @ W
 
 
 Encoder = TextColumn | NumberColumn | CategoryColumn  # a column of cells -> its rows (dense or sparse)
@@ -186,7 +192,7 @@ class FastFeaturizer:
         total, start = None, 0
         for i, encode in enumerate(self.encoders):
             block = W[start:start + encode.width]
-            part = encode.dot(X[:, i], block) if isinstance(encode, TextColumn) else encode(X[:, i]) @ block
+            part = encode.dot(X[:, i], block)
             total, start = part if total is None else total + part, start + encode.width
         return total
 

@@ -199,8 +199,11 @@ FEATURES: dict[str, type[Feature]] = {
 
 def read_field(data: Any, path: str) -> Any:
     """The value at a dotted path in task data; None when any step is missing."""
-    value = data
-    for key in path.split("."):
+    return _follow(data, path.split("."))
+
+
+def _follow(value: Any, steps: list[str]) -> Any:
+    for key in steps:
         if not isinstance(value, dict):
             return None
         value = value.get(key)
@@ -223,12 +226,7 @@ class RowReader:
     def __call__(self, data: Any) -> list[Any]:
         if not isinstance(data, dict):
             raise BadTaskError("task data is not an object")
-        row = []
-        for steps, coerce, spec in self.plan:
-            value = data
-            for key in steps:
-                value = value.get(key) if isinstance(value, dict) else None
-            row.append(coerce(value, spec))
+        row = [coerce(_follow(data, steps), spec) for steps, coerce, spec in self.plan]
         if all(_is_missing(value) for value in row):
             fields = ", ".join(f["field"] for f in self.features)
             raise BadTaskError(f"task data has none of the fields {fields}")

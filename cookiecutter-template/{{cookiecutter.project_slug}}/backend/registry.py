@@ -69,7 +69,7 @@ class Registry:
         self.name = name
         self._cache: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
-        self._served: dict[str, tuple[str | None, float, int]] = {}  # project -> (version, until, store.changes)
+        self._served: dict[str, tuple[str | None, float, int]] = {}  # project -> (version, until, store.versions_changed)
 
     def served_version(self, project: str) -> str:
         return self._served_version(project) or untrained_version(self.name)
