@@ -1,8 +1,8 @@
 """A fitted Featurizer's transform (backend/features.py) as plain numpy, for fastpath.py: text,
 number and category columns, each encoded with its fitted transformer's own numbers (the
-vocabulary counted with the vectorizer's own analyzer, then 1 + log tf, idf and the norm; the
-imputer's fill values, the scaler's offsets and scales; the encoder's categories), joined as
-Featurizer joins them. `FastFeaturizer.of` returns None for any other column, and `probes`
+vocabulary counted with the vectorizer's own analyzer, or for a batch by ngrams.py, then 1 + log
+tf, idf and the norm; the imputer's fill values, the scaler's offsets and scales; the encoder's
+categories), joined as Featurizer joins them. `FastFeaturizer.of` returns None for any other column, and `probes`
 makes the rows fastpath.py checks a compiled model on.
 """
 
@@ -19,11 +19,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
 from .features import Featurizer
+from .ngrams import NgramCounter
 
-# Up to this many texts the counting here is faster; beyond, the vectorizer's own transform is
-# (predict_proba on samples/topics, medians of 30: 1 text 0.12 ms here against 0.41 by scikit-learn,
-# 16 texts 0.68 against 0.81; 100 texts 10.0 here, 8.8 with the vectorizer's transform, 9.1 by scikit-learn;
-# since `dot` multiplies the rows without a sparse matrix, 1 text takes 0.04 ms here)
+# Up to this many texts, counting each text's terms in Python is faster; beyond, numpy's counting
+# of the whole batch (ngrams.py) is, or the vectorizer's own transform for a vocabulary ngrams.py
+# cannot number (predict_proba on samples/topics, medians of 30: 1 text 0.12 ms in Python against
+# 0.41 by scikit-learn, 16 texts 0.68 against 0.81; 100 texts 10.0 in Python, 8.8 with the
+# vectorizer's transform, 9.1 by scikit-learn; since `dot` multiplies the rows without a sparse
+# matrix, 1 text takes 0.04 ms here)
 SMALL_BATCH = 16
 
 
@@ -40,28 +43,31 @@ class TextColumn:
         self.idf = vectorizer.idf_ if tfidf and vectorizer.use_idf else None
         self.norm = vectorizer.norm if tfidf else None
         self.width = len(self.vocabulary)
+        self.counter = NgramCounter.of(vectorizer)
 
     def __call__(self, cells: np.ndarray) -> sp.csr_matrix:
         texts = cells.tolist()
-        if len(texts) > SMALL_BATCH:
+        if len(texts) > SMALL_BATCH and self.counter is None:
             return self.vectorizer.transform(texts)
         indptr, columns, data = self._weighted(texts, sort=True)
         return sp.csr_matrix((data, columns, indptr), shape=(len(texts), self.width))
 
     def dot(self, cells: np.ndarray, W: np.ndarray) -> np.ndarray:
-        """`self(cells) @ W` without the sparse matrix: each row's weights times the rows of W
-        its terms select."""
+        """`self(cells) @ W` without building the sparse matrix for a few texts: each row's
+        weights times the rows of W its terms select."""
         texts = cells.tolist()
         if len(texts) > SMALL_BATCH:
-            return np.asarray(self.vectorizer.transform(texts) @ W)
+            return np.asarray(self(cells) @ W)
         indptr, columns, data = self._weighted(texts, sort=False)
         if len(texts) == 1:
             return (data @ W[columns]).reshape(1, -1)
         return np.vstack([data[a:b] @ W[columns[a:b]] for a, b in zip(indptr[:-1], indptr[1:])])
 
-    def _weighted(self, texts: list[Any], sort: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """CSR parts of the rows: terms counted in Python (only the distinct ones looked up),
-        weighted and normalised for the whole batch at once."""
+    def _counted(self, texts: list[Any], sort: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR parts of the rows' term counts: for a few texts counted in Python (only the
+        distinct terms looked up), for more by ngrams.py."""
+        if len(texts) > SMALL_BATCH and self.counter is not None:
+            return self.counter.count(texts)
         vocabulary, indptr, indices, counts = self.vocabulary, [0], [], []
         for text in texts:
             found = [(column, n) for term, n in Counter(self.analyze(text)).items()
@@ -71,7 +77,13 @@ class TextColumn:
             indices.extend(column for column, _ in found)
             counts.extend(n for _, n in found)
             indptr.append(len(indices))
-        columns, data = np.array(indices, dtype=np.int32), np.array(counts, dtype=np.float64)
+        return np.array(indptr), np.array(indices, dtype=np.int32), np.array(counts)
+
+    def _weighted(self, texts: list[Any], sort: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR parts of the rows: the terms counted, then weighted and normalised for the whole
+        batch at once."""
+        indptr, columns, counts = self._counted(texts, sort)
+        data = counts.astype(np.float64)
         if self.binary:
             data[:] = 1.0
         if self.sublinear:
@@ -87,7 +99,7 @@ class TextColumn:
                 rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
                 totals = np.bincount(rows, weights=size, minlength=len(texts))
                 data /= (totals if self.norm == "l1" else np.sqrt(totals))[rows]
-        return np.array(indptr), columns, data
+        return indptr, columns, data
 
 
 class NumberColumn:

@@ -27,6 +27,7 @@ import skops
 import skops.io
 
 from .fastpath import compile_model
+from .garbage import freeze_loaded
 from .store import LeaseLost, Store
 
 # Types a model file may contain: scikit-learn, its numeric stack, and this package.
@@ -99,7 +100,13 @@ class Registry:
             cached = self._cache.get(project)
             if cached is None or cached.version != version:
                 cached = self._cache[project] = self._load(version)
+                freeze_loaded()  # the model joins what the garbage collector does not walk
         return cached
+
+    def all_compiled(self) -> bool:
+        """Whether this process has loaded a model and every one it holds has the fast path."""
+        held = list(self._cache.values())
+        return bool(held) and all(loaded.fast is not None for loaded in held)
 
     def save(self, project: str, model: Any, record: dict[str, Any], serve: bool,
              claimed: dict[str, Any], keep: int, holder: str | None = None) -> str:

@@ -1,5 +1,6 @@
-"""Run the service: Waitress for HTTP and, unless told otherwise, the Huey consumer beside it
-(with server.processes above 1, more web processes on the same socket: processes.py).
+"""Run the service: Waitress for HTTP (short requests served by its loop thread: dispatch.py) and,
+unless told otherwise, the Huey consumer beside it (with server.processes above 1, more web
+processes on the same socket: processes.py).
 
 SIGTERM and SIGINT stop both: the server stops taking requests, the consumer lets a running
 training finish (up to SHUTDOWN_TIMEOUT), and a training cut off anyway is queued again at the
@@ -22,6 +23,8 @@ from huey.consumer import Consumer
 from waitress.server import create_server
 
 from .app import StripTrailingSlash, create_app
+from .dispatch import LoopDispatcher, QuickRequests, serve_in_loop
+from .garbage import freeze_loaded
 from .processes import WebProcesses, bind, follow_parent
 from .queue import reap, recover
 from .service import Service
@@ -99,15 +102,16 @@ def serve(service: Service, with_worker: bool = True, listen_fd: int | None = No
         sock = bind(settings.host, settings.port)
         if settings.processes > 1:
             web_processes = WebProcesses(sock, settings.processes - 1)
+    dispatcher = LoopDispatcher(QuickRequests(service), settings.threads)
     with warnings.catch_warnings():  # "send_bytes will be removed in a future release" (pinned 3.0.2 has it)
         warnings.simplefilter("ignore", DeprecationWarning)
         server: Any = create_server(
             StripTrailingSlash(create_app(service)),
             sockets=[sock],
-            threads=settings.threads,
             max_request_body_size=settings.max_body_bytes + 1024 * 1024,  # the app answers 413 in JSON first
             ident=service.config.name,
             send_bytes=SEND_BYTES,
+            _dispatcher=dispatcher,  # Waitress's own argument for a dispatcher of ours (pinned 3.0.2)
         )
     if web_processes is not None:
         web_processes.start()  # before any thread of this process: they fork a clean process
@@ -119,6 +123,8 @@ def serve(service: Service, with_worker: bool = True, listen_fd: int | None = No
             server.effective_port, settings.processes, "es" if settings.processes > 1 else "", settings.model_dir,
             "training in this process" if consumer else "training in a separate worker",
         )
+    serve_in_loop(server, dispatcher)
+    freeze_loaded()  # the libraries and the state, out of the garbage collector's full passes
     try:
         server.run()
     except (KeyboardInterrupt, SystemExit):
