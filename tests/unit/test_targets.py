@@ -731,3 +731,16 @@ def test_single_choice_log_loss_renormalizes_and_allows_choices_nobody_answered(
         scores = t.scores(["z", "a"], outputs)
     assert scores["log_loss"] == round(-(math.log(0.6 / 0.8) + math.log(0.3 / 0.4)) / 2, 4)
     assert scores["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("name", list(KIND_OF))
+def test_a_batchs_regions_are_each_rows_own(name):
+    """regions_of (a /predict's rows at once) gives what regions gives row by row, ties,
+    nothing chosen and values off the tag's grid included."""
+    t = target(name)
+    rng = np.random.default_rng(0)
+    width = 2 if name in ("price", "stars") else 3
+    outputs = np.vstack([rng.uniform(-10 if width == 2 else 0, 120 if width == 2 else 1, size=(40, width)),
+                         np.full((1, width), 0.5), np.zeros((1, width))])
+    assert t.regions_of(outputs) == [t.regions(row) for row in outputs]
+    assert t.regions_of(outputs[:0]) == []

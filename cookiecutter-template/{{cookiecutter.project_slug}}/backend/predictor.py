@@ -56,14 +56,11 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
         return results
     scores = np.zeros(len(rows))
     scores[~failed] = target.confidence(outputs[~failed], service.config.strategy)
-    for row_index, (slot, row_failed, score) in enumerate(zip(slots, failed.tolist(), scores.tolist())):
-        if row_failed:
-            continue
-        results[slot] = {
-            "result": target.regions(outputs[row_index]),
-            "score": round(score, 6),
-            "model_version": version,
-        }
+    answered, scores = np.flatnonzero(~failed).tolist(), scores.tolist()
+    regions = target.regions_of(outputs[answered] if len(answered) < len(rows) else outputs)
+    for row_index, result in zip(answered, regions):
+        slot = slots[row_index]
+        results[slot] = {"result": result, "score": round(scores[row_index], 6), "model_version": version}
         if cache is not None:
             cache.put(project, version, keys[row_index], results[slot])
     return results

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -220,5 +221,14 @@ class Target:
         """One row of outputs as Label Studio result regions."""
         raise NotImplementedError
 
+    def regions_of(self, outputs: np.ndarray) -> list[list[dict[str, Any]]]:
+        """`regions` of every row (a kind whose rows convert faster together says how)."""
+        return [self.regions(output) for output in outputs]
+
     def region(self, value: dict[str, Any]) -> dict[str, Any]:
-        return {"from_name": self.name, "to_name": self.to_name, "type": self.type, "value": value}
+        return {**self._region_names, "value": value}
+
+    @cached_property
+    def _region_names(self) -> dict[str, str]:
+        """What every region of this tag starts with (read once: a batch makes thousands)."""
+        return {"from_name": self.name, "to_name": self.to_name, "type": self.type}

@@ -223,3 +223,8 @@ class MultipleChoice(Target):
     def regions(self, output: np.ndarray) -> list[dict[str, Any]]:
         chosen = [label for label, value in zip(self.labels, output) if value >= 0.5]
         return [self.region({"choices": chosen})] if chosen else []
+
+    def regions_of(self, outputs: np.ndarray) -> list[list[dict[str, Any]]]:
+        labels, rows = self.labels, (np.asarray(outputs) >= 0.5).tolist()
+        chosen = [[label for label, on in zip(labels, row) if on] for row in rows]
+        return [[self.region({"choices": labels_on})] if labels_on else [] for labels_on in chosen]

@@ -192,6 +192,9 @@ class NumberTarget(Target):
     def regions(self, output: np.ndarray) -> list[dict[str, Any]]:
         return [self.region({self.value_key: self.as_json(float(self.constrain(output[:1])[0]))})]
 
+    def regions_of(self, outputs: np.ndarray) -> list[list[dict[str, Any]]]:
+        return [[self.region({self.value_key: self.as_json(value)})] for value in self.constrain(outputs[:, 0]).tolist()]
+
     def as_json(self, value: float) -> float | int:
         whole = self.step is not None and float(self.step).is_integer() and (self.low or 0.0).is_integer()
         return int(round(value)) if whole else round(value, 6)

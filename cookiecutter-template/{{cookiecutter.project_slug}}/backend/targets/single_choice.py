@@ -125,3 +125,7 @@ class SingleChoice(Target):
 
     def regions(self, output: np.ndarray) -> list[dict[str, Any]]:
         return [self.region({"choices": [self.labels[int(output.argmax())]]})]
+
+    def regions_of(self, outputs: np.ndarray) -> list[list[dict[str, Any]]]:
+        labels = self.labels
+        return [[self.region({"choices": [labels[best]]})] for best in outputs.argmax(axis=1).tolist()]
