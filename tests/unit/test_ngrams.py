@@ -4,6 +4,8 @@ analyzer it numbers, and no counter for the vectorizers it does not."""
 from __future__ import annotations
 
 import random
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -20,7 +22,8 @@ def texts(rng: random.Random, n: int) -> list[str]:
             for _ in range(n)]
 
 
-EDGES = ["", " ", "a", "ab", "  a  b  ", "\ud800x", "x" * 30, "A B C", "Ab aB ab", "中中 中"]
+EDGES = ["", " ", "a", "ab", "  a  b  ", "\ud800x", "x" * 30, "A B C", "Ab aB ab", "中中 中", "ΑΣ ΣΑ Σ", "İx"]
+NUL = "a\x00b ab\x00"  # the separator ngrams.py joins a batch's texts with: that batch is split text by text
 
 
 @pytest.mark.parametrize("analyzer", ["char_wb", "char", "word"])
@@ -28,15 +31,15 @@ EDGES = ["", " ", "a", "ab", "  a  b  ", "\ud800x", "x" * 30, "A B C", "Ab aB ab
 @pytest.mark.parametrize("lowercase", [True, False])
 def test_counts_equal_the_vectorizers(analyzer, ngram_range, lowercase):
     """Fails if any text of a batch (random texts of the alphabet above, and the edge cases: empty,
-    whitespace only, words shorter than the smallest n, a lone surrogate) gets a column or a
-    count other than the vectorizer's transform gives it."""
+    whitespace only, words shorter than the smallest n, a lone surrogate, a final sigma, a NUL)
+    gets a column or a count other than the vectorizer's transform gives it."""
     rng = random.Random(f"{analyzer}{ngram_range}{lowercase}")
     vectorizer = CountVectorizer(analyzer=analyzer, ngram_range=ngram_range, lowercase=lowercase)
     vectorizer.fit(texts(rng, 200))
     counter = NgramCounter.of(vectorizer)
     assert counter is not None
     batch = texts(rng, 150) + EDGES
-    for part in (batch, batch[:17], batch[-len(EDGES):], batch[:1]):
+    for part in (batch, batch[:17], batch[-len(EDGES):], batch[:1], [*batch[:20], NUL], [NUL]):
         want = vectorizer.transform(part)
         want.sort_indices()
         indptr, columns, counts = counter.count(part)
@@ -86,3 +89,10 @@ def test_the_number_table_finds_every_number_and_no_other():
     others = np.setdiff1d(rng.integers(1, 2**62, size=5_000), numbers)
     assert (table.columns_of(others) == -1).all()
     assert table.columns_of(np.zeros(0, dtype=np.int64)).tolist() == []
+
+
+def test_whitespace_to_the_analyzers_is_what_split_splits_on():
+    """ngrams.py splits char_wb texts with str.split() alone, where the analyzer first turns runs
+    of its pattern's \\s into a space: the same words only while \\s matches str.isspace."""
+    space = re.compile(r"\s")
+    assert [cp for cp in range(sys.maxunicode + 1) if (space.match(chr(cp)) is not None) != chr(cp).isspace()] == []

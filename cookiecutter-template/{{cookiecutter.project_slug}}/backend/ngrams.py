@@ -25,6 +25,14 @@ import numpy as np
 
 ANALYZERS = ("char_wb", "char", "word")
 CODE_BITS = 62  # a term's number fits a signed 64-bit integer
+# A batch's texts are split into words (char_wb) or tokens (word) at once, joined by END, which no
+# word or token holds (it is neither whitespace nor a word character) and which a text holding it
+# keeps from being joined: then each text is split on its own.
+END = "\x00"
+WORDS = r"(?u)\b\w\w+\b"  # scikit-learn's default token_pattern
+# its tokens, and each END: findall's greedy runs of 2+ word characters are those tokens already
+# (a run is matched whole from its first character, so it is bounded), without the 25 % the \b cost
+WORDS_OR_END = re.compile(f"(?u)\\w\\w+|{END}")
 
 
 class NgramCounter:
@@ -38,6 +46,7 @@ class NgramCounter:
         self.tokens = vectorizer.build_tokenizer() if self.analyzer == "word" else None
         self.bits, self.width = bits, len(vectorizer.vocabulary_)
         self.digit = {unit: i for i, unit in enumerate(alphabet, start=1)}
+        self.joined_tokens = self.analyzer == "word" and vectorizer.token_pattern == WORDS
         self.unknown = len(alphabet) + 1
         self.points = np.array([ord(c) for c in alphabet], dtype=np.uint32) if self.analyzer != "word" else None
         terms = list(vectorizer.vocabulary_.items())
@@ -86,25 +95,50 @@ class NgramCounter:
     def _digits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The batch as one array of digits, with the unit (word, text) each belongs to, the text
         each unit belongs to, and (char_wb) each unit's length."""
-        preprocess, spaces = self.preprocess, self.white_spaces.sub
-        if self.analyzer == "word":
-            per_text = [self.tokens(preprocess(text)) for text in texts]
-            flat = list(chain.from_iterable(per_text))
-            digits = np.fromiter(map(self.digit.get, flat, repeat(self.unknown)), dtype=np.int64, count=len(flat))
-            owner = np.arange(len(texts))
-            unit = np.repeat(owner, [len(tokens) for tokens in per_text])
-            return digits, unit, owner, None
+        texts = [self.preprocess(text) for text in texts]
+        owner = np.arange(len(texts))
         if self.analyzer == "char":
-            per_text = [spaces(" ", preprocess(text)) for text in texts]
+            per_text = [self.white_spaces.sub(" ", text) for text in texts]
             lengths = [len(text) for text in per_text]
-            owner = np.arange(len(texts))
             return self._characters("".join(per_text)), np.repeat(owner, lengths), owner, None
-        words = [spaces(" ", preprocess(text)).split() for text in texts]
-        flat = list(chain.from_iterable(words))
-        lengths = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat)) + 2  # " " + word + " "
-        padded = "".join(" " + "  ".join(text_words) + " " if text_words else "" for text_words in words)
-        owner = np.repeat(np.arange(len(texts)), [len(text_words) for text_words in words])
-        return self._characters(padded), np.repeat(np.arange(len(flat)), lengths), owner, lengths
+        if self.analyzer == "word":
+            tokens = self._joined(texts, END) if self.joined_tokens else None
+            if tokens is not None:
+                tokens = WORDS_OR_END.findall(tokens)
+                ends = np.fromiter(map(END.__eq__, tokens), dtype=bool, count=len(tokens))
+                digits = self._digits_of(tokens)[~ends]
+                return digits, np.cumsum(ends)[~ends], owner, None
+            per_text = [self.tokens(text) for text in texts]
+            unit = np.repeat(owner, [len(text_tokens) for text_tokens in per_text])
+            return self._digits_of(list(chain.from_iterable(per_text))), unit, owner, None
+        # the analyzer's words are ws.sub(" ", text).split(): the same as split() alone, since its
+        # \s is str.isspace (tests/unit/test_ngrams.py checks every code point)
+        joined = self._joined(texts, f" {END} ")
+        if joined is not None:
+            words = joined.split()  # each END a word of its own
+            ends = np.fromiter(map(END.__eq__, words), dtype=bool, count=len(words))
+            owner = np.cumsum(ends)  # a word's text: the ENDs before it
+        else:
+            per_text = [text.split() for text in texts]
+            words = list(chain.from_iterable(per_text))
+            ends = np.zeros(len(words), dtype=bool)
+            owner = np.repeat(owner, [len(text_words) for text_words in per_text])
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2  # " " + word + " "
+        unit = np.repeat(np.arange(len(words)), lengths)
+        digits = self._characters(" " + "  ".join(words) + " " if words else "")
+        if joined is not None:  # the ENDs' characters go
+            kept = ~ends[unit]
+            digits, unit = digits[kept], unit[kept]
+        return digits, unit, owner, lengths[~ends]
+
+    @staticmethod
+    def _joined(texts: list[str], separator: str) -> str | None:
+        """The texts joined by `separator`, unless one holds END."""
+        joined = separator.join(texts)
+        return joined if joined.count(END) == len(texts) - 1 else None
+
+    def _digits_of(self, tokens: list[str]) -> np.ndarray:
+        return np.fromiter(map(self.digit.get, tokens, repeat(self.unknown)), dtype=np.int64, count=len(tokens))
 
     def _characters(self, text: str) -> np.ndarray:
         points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -138,13 +172,14 @@ class NgramCounter:
 
 class NumberTable:
     """The vocabulary's numbers -> their columns: a hash table in numpy arrays (open addressing,
-    linear probing, at most a quarter full), looked up for a whole array of numbers at once."""
+    linear probing, at most an eighth full: most numbers are found, or missed, at their first
+    slot), looked up for a whole array of numbers at once."""
 
     EMPTY = -1  # no term's number: digits start at 1
     MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the product's high bits
 
     def __init__(self, numbers: np.ndarray, columns: np.ndarray) -> None:
-        self.bits = max(4, (4 * len(numbers) - 1).bit_length())
+        self.bits = max(4, (8 * len(numbers) - 1).bit_length())
         self.mask = (1 << self.bits) - 1
         self.numbers = np.full(1 << self.bits, self.EMPTY, dtype=np.int64)
         self.columns = np.full(1 << self.bits, -1, dtype=np.int64)
@@ -164,8 +199,12 @@ class NumberTable:
 
     def columns_of(self, numbers: np.ndarray) -> np.ndarray:
         """Each number's column, or -1 for a number no term has."""
-        found = np.full(len(numbers), -1, dtype=np.int64)
-        slots, looking = self._slots(numbers), np.arange(len(numbers))
+        slots = self._slots(numbers)
+        held = self.numbers[slots]
+        hit = held == numbers
+        found = np.where(hit, self.columns[slots], -1)
+        looking = np.flatnonzero(~hit & (held != self.EMPTY))  # collided: probe on
+        slots[looking] = (slots[looking] + 1) & self.mask
         while looking.size:
             held = self.numbers[slots[looking]]
             hit = held == numbers[looking]
