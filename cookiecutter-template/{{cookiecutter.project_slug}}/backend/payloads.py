@@ -63,21 +63,24 @@ def _refuse_constant(name: str) -> Any:
 def _check_values(body: dict[str, Any]) -> None:
     """Refuse objects and lists nested more than MAX_DEPTH levels (the body itself is level 1),
     integers beyond 64 bits and numbers beyond a double (which json.loads reads as infinity).
-    One loop over the containers, never recursion; json.loads itself runs no Python per number
-    (hooks for that cost a third of a 100-task /predict's parsing)."""
-    stack: list[tuple[Any, int]] = [(body, 1)]
-    while stack:
-        node, depth = stack.pop()
+    One level of containers at a time, never recursion (a fifth faster than a stack of
+    (container, depth) pairs: a 100-task body has 600 containers); json.loads itself runs no
+    Python per number (hooks for that cost a third of a 100-task /predict's parsing)."""
+    level, depth = [body], 1
+    while level:
         if depth > MAX_DEPTH:
             raise PayloadError(f"the body nests deeper than {MAX_DEPTH} levels")
-        for child in node.values() if type(node) is dict else node:
-            kind = type(child)
-            if kind is dict or kind is list:
-                stack.append((child, depth + 1))
-            elif kind is int and not ID_MIN <= child <= ID_MAX:
-                raise PayloadError(f"the body holds an integer beyond 64 bits: {_clip(str(child))}")
-            elif kind is float and (child == _INFINITY or child == -_INFINITY):
-                raise PayloadError("the body holds a number too large for a double")
+        below: list[Any] = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    below.append(child)
+                elif kind is int and not ID_MIN <= child <= ID_MAX:
+                    raise PayloadError(f"the body holds an integer beyond 64 bits: {_clip(str(child))}")
+                elif kind is float and (child == _INFINITY or child == -_INFINITY):
+                    raise PayloadError("the body holds a number too large for a double")
+        level, depth = below, depth + 1
 
 
 _INFINITY = math.inf
