@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend.cache import data_key
 from backend.features import rows_to_matrix
 from backend.predictor import predict_tasks
 from test_trainer import add, make_service, train
@@ -173,3 +174,13 @@ def test_the_cache_keeps_no_failed_or_unreadable_prediction(tmp_path, monkeypatc
     assert service.predictions.stats()["entries"] == 1
     assert predict_tasks(service, "1", [TASKS[2]])[0]["result"] != []
     assert service.predictions.stats()["entries"] == 2
+
+
+def test_a_tasks_cache_key_is_its_data_whatever_the_key_order():
+    data = {"text": "héllo", "meta": {"b": [1, 2.5, None, True], "a": "x"}}
+    assert data_key(data) == data_key({"meta": {"a": "x", "b": [1, 2.5, None, True]}, "text": "héllo"})
+    others = [{"text": "héllo"}, {**data, "text": "hello"}, {**data, "meta": {"a": "x", "b": [1, 2.5, None, False]}},
+              {"text": "\ud800"}, {"text": "\ud801"}, "héllo", ["héllo"], None]
+    keys = [data_key(other) for other in others]
+    assert len(set(keys + [data_key(data)])) == len(others) + 1
+    assert data_key({"text": "\ud800", "n": 1}) == data_key({"n": 1, "text": "\ud800"})  # json's path, for orjson's refusal

@@ -14,11 +14,20 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+import orjson
+
 
 def data_key(data: Any) -> bytes:
-    """A digest of a task's data: equal for equal data, whatever the key order."""
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    """A digest of a task's data: equal for equal data, whatever the key order. The data as
+    orjson writes it (a fifth of json.dumps's time, paid by every task a cache misses), or as
+    json does for what orjson refuses (a lone surrogate: then bytes that are not UTF-8, which
+    orjson never writes, so the two kinds of text never meet)."""
+    try:
+        text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError
+        text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                          default=str).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=16).digest()
 
 
 class PredictionCache:
