@@ -135,14 +135,13 @@ def stop(signum, frame):
 tuning, dispatcher = {}, None
 if project is not None:
     sys.path.insert(0, project)
-    from backend.dispatch import QUICK_BYTES, LoopDispatcher, serve_in_loop
+    from types import SimpleNamespace
 
-    def quick(request):  # what the service's QuickRequests says of a model on the fast path
-        path = request.path.rstrip("/") or "/"
-        return request.error is not None or (request.command == "GET" and path in ("/", "/health")) or (
-            request.command == "POST" and path in ("/predict", "/setup") and request.content_length <= QUICK_BYTES)
+    from backend.dispatch import LoopDispatcher, QuickRequests, serve_in_loop
 
-    dispatcher = LoopDispatcher(quick, threads)
+    # the service's rule, for models on the fast path and tasks without images
+    on_the_fast_path = SimpleNamespace(images=None, registry=SimpleNamespace(all_compiled=lambda: True))
+    dispatcher = LoopDispatcher(QuickRequests(on_the_fast_path), threads)
     tuning = {"send_bytes": send_bytes, "_dispatcher": dispatcher}
 with warnings.catch_warnings():  # as the service passes send_bytes
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -7,9 +7,12 @@ the other workers at every step. So a request known to be short is served by the
 itself, as soon as it has been read in full (`QuickRequests` says which: /health, and /setup and
 /predict with a small body for models on the fast path, with no image to fetch); every other
 request goes to the workers as before. A short request holds the loop for about as long as a
-worker holding the GIL already does (up to the interpreter's switch interval, 5 ms), so no
-request waits longer than it would have; measured on samples/penguins under 4 connections, 1.6x
-the one-task requests per second and 1.8x the 100-task ones (benchmarks/README.md).
+worker holding the GIL already does (up to the interpreter's switch interval, 5 ms), so the
+others wait about as long as they did; measured on samples/penguins under 4 connections, 1.7x
+the one-task requests per second and 1.8x the 100-task ones (benchmarks/README.md). The
+exception is the first /predict after a project's new version: the loop loads the model (file,
+fast path, garbage.py's collection: 85 ms for topics), once per version, as a training in this
+process holds the GIL for longer anyway.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 number and category columns, each encoded with its fitted transformer's own numbers (the
 vocabulary counted with the vectorizer's own analyzer, or for a batch by ngrams.py, then 1 + log
 tf, idf and the norm; the imputer's fill values, the scaler's offsets and scales; the encoder's
-categories), joined as Featurizer joins them. `FastFeaturizer.of` returns None for any other column, and `probes`
-makes the rows fastpath.py checks a compiled model on.
+categories), joined as Featurizer joins them. `FastFeaturizer.of` returns None for any other
+column, and `probes` makes the rows fastpath.py checks a compiled model on.
 """
 
 from __future__ import annotations

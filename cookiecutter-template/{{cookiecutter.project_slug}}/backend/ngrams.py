@@ -6,13 +6,14 @@ term is a number: the indices of its characters (or words) in the vocabulary's a
 digits of `bits` bits, the first one highest. All the terms of a batch are made by a few array
 operations (each length n from the n-1 one: shift, add the next digit), kept where they do not
 cross a word's (char_wb), a text's (char) or a text's tokens' (word) end, and looked up in a
-hash table of the vocabulary's numbers (`NumberTable`). A character or word that no vocabulary term has
-gets a digit no term has, so a term with it matches nothing, as in the vectorizer; digits start
-at 1, so terms of different lengths never share a number. The terms are the analyzer's own:
-the vectorizer's preprocessor (lowercase), its whitespace rule and its token pattern, and, for
-char_wb, its padding of each word with a space and its single term for a word shorter than the
-smallest n. `NgramCounter.of` returns None for anything else (a vocabulary whose terms need more
-than 62 bits, stop words, a custom analyzer or tokenizer) and fastfeatures.py counts in Python.
+hash table of the vocabulary's numbers (`NumberTable`). A character or word that no vocabulary
+term has gets a digit no term has, so a term with it matches nothing, as in the vectorizer;
+digits start at 1, so terms of different lengths never share a number. The terms are the
+analyzer's own: the vectorizer's preprocessor (lowercase), its whitespace rule and its token
+pattern, and, for char_wb, its padding of each word with a space and its single term for a word
+shorter than the smallest n. `NgramCounter.of` returns None for anything else (a vocabulary whose
+terms need more than 62 bits, stop words, a custom analyzer or tokenizer) and fastfeatures.py
+counts in Python.
 """
 
 from __future__ import annotations

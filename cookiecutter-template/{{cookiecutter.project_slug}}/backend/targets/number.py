@@ -193,7 +193,8 @@ class NumberTarget(Target):
         return [self.region({self.value_key: self.as_json(float(self.constrain(output[:1])[0]))})]
 
     def regions_of(self, outputs: np.ndarray) -> list[list[dict[str, Any]]]:
-        return [[self.region({self.value_key: self.as_json(value)})] for value in self.constrain(outputs[:, 0]).tolist()]
+        values = self.constrain(outputs[:, 0]).tolist()
+        return [[self.region({self.value_key: self.as_json(value)})] for value in values]
 
     def as_json(self, value: float) -> float | int:
         whole = self.step is not None and float(self.step).is_integer() and (self.low or 0.0).is_integer()
