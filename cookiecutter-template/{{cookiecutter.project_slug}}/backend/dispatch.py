@@ -10,9 +10,9 @@ request goes to the workers as before. A short request holds the loop for about 
 worker holding the GIL already does (up to the interpreter's switch interval, 5 ms), so the
 others wait about as long as they did; measured on samples/penguins under 4 connections, 1.7x
 the one-task requests per second and 1.8x the 100-task ones (benchmarks/README.md). The
-exception is the first /predict after a project's new version: the loop loads the model (file,
-fast path, garbage.py's collection: 85 ms for topics), once per version, as a training in this
-process holds the GIL for longer anyway.
+exception is a project's first /predict once another model is loaded, and its first after a new
+version: the loop loads the model (file, fast path, garbage.py's collection: 85 ms for topics),
+once per version, as a training in this process holds the GIL for longer anyway.
 """
 
 from __future__ import annotations

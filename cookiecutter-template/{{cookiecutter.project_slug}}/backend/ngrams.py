@@ -26,6 +26,7 @@ import numpy as np
 
 ANALYZERS = ("char_wb", "char", "word")
 CODE_BITS = 62  # a term's number fits a signed 64-bit integer
+BASIC = 65_536  # characters below this get their digit from a table, the rest by a binary search
 # A batch's texts are split into words (char_wb) or tokens (word) at once, joined by END, which no
 # word or token holds (it is neither whitespace nor a word character) and which a text holding it
 # keeps from being joined: then each text is split on its own.
@@ -49,7 +50,11 @@ class NgramCounter:
         self.digit = {unit: i for i, unit in enumerate(alphabet, start=1)}
         self.joined_tokens = self.analyzer == "word" and vectorizer.token_pattern == WORDS
         self.unknown = len(alphabet) + 1
-        self.points = np.array([ord(c) for c in alphabet], dtype=np.uint32) if self.analyzer != "word" else None
+        if self.analyzer != "word":  # a character's digit: looked up in a table for the first 65,536
+            self.points = np.array([ord(c) for c in alphabet], dtype=np.uint32)
+            self.basic = np.full(BASIC, self.unknown, dtype=np.int64)
+            basic = self.points < BASIC
+            self.basic[self.points[basic]] = np.flatnonzero(basic) + 1
         terms = list(vectorizer.vocabulary_.items())
         self.table = NumberTable(np.array([self._number(term) for term, _ in terms], dtype=np.int64),
                                  np.array([column for _, column in terms], dtype=np.int64))
@@ -143,6 +148,8 @@ class NgramCounter:
 
     def _characters(self, text: str) -> np.ndarray:
         points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if text.isascii() or not (points >= BASIC).any():
+            return self.basic[points]
         at = np.minimum(np.searchsorted(self.points, points), len(self.points) - 1)
         return np.where(self.points[at] == points, at + 1, self.unknown).astype(np.int64)
 
@@ -158,8 +165,8 @@ class NgramCounter:
                 if numbers.size <= 1:
                     break
                 numbers = (numbers[:-1] << self.bits) | digits[n - 1:]
-            inside = unit[:len(numbers)] == unit[n - 1:]
             if n >= self.min_n:
+                inside = unit[:len(numbers)] == unit[n - 1:]
                 rows.append(owner[unit[:len(numbers)][inside]])
                 found.append(numbers[inside])
             elif starts is not None:  # char_wb: a word of n characters, padded, when n < min_n
