@@ -184,3 +184,17 @@ def test_a_tasks_cache_key_is_its_data_whatever_the_key_order():
     keys = [data_key(other) for other in others]
     assert len(set(keys + [data_key(data)])) == len(others) + 1
     assert data_key({"text": "\ud800", "n": 1}) == data_key({"n": 1, "text": "\ud800"})  # json's path, for orjson's refusal
+
+
+def test_a_batchs_unreadable_tasks_are_logged_in_one_line(tmp_path, caplog):
+    service = make_service(tmp_path)
+    add(service, 1, 20)
+    train(service)
+    bad = [{"id": 100 + i, "data": {}} for i in range(5)] + [7, {"id": 9, "data": "text"}]
+    with caplog.at_level("INFO", logger="backend.predictor"):
+        predictions = predict_tasks(service, "1", [TASKS[0], *bad])
+    assert predictions[0]["result"] != [] and all(p["result"] == [] for p in predictions[1:])
+    lines = [r.getMessage() for r in caplog.records if "get no prediction" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("7 of 8 tasks get no prediction (task 100: ") and "task 102: " in lines[0]
+    assert "task 103" not in lines[0] and lines[0].endswith("; and 4 more)")
