@@ -114,7 +114,7 @@ def serve(service: Service, with_worker: bool = True, listen_fd: int | None = No
             _dispatcher=dispatcher,  # Waitress's own argument for a dispatcher of ours (pinned 3.0.2)
         )
     if web_processes is not None:
-        web_processes.start()  # before any thread of this process: they fork a clean process
+        web_processes.start()  # new interpreters (fork and exec) that share only the listening socket
     consumer, reaper = start_consumer(service) if with_worker else (None, None)
     signal.signal(signal.SIGTERM, _raise_system_exit)
     if listen_fd is None:
