@@ -31,10 +31,16 @@ def server():
         serve_in_loop(made, dispatcher)
         made.run()
 
+    def stop():  # in the loop thread, which then finds nothing left to poll and returns
+        for channel in list(made._map.values()):
+            channel.close()
+
     thread = threading.Thread(target=loop, name="loop", daemon=True)
     thread.start()
     yield made.effective_port
-    made.close()
+    made.trigger.pull_trigger(stop)
+    thread.join(5)
+    assert not thread.is_alive(), "the loop did not stop"
     dispatcher.shutdown()
 
 
