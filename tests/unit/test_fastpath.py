@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from backend.config import Config
-from backend.fastfeatures import SMALL_BATCH
+from backend.fastfeatures import FEW_TEXTS, SMALL_BATCH
 from backend.fastpath import CompiledMultiLabel, CompiledRegressor, compile_model
 from backend.features import Featurizer, read_row, rows_to_matrix
 from backend.labelconfig import find_target, parse_label_config
@@ -98,16 +98,17 @@ def test_the_fast_path_gives_scikit_learns_probabilities(recipe, tmp_path):
 @pytest.mark.parametrize(("sample", "recipe"), [("topics", r) for r in sorted(RECIPES)]
                          + [("multitopic", "sample"), ("penguins", "sample")])
 def test_every_batch_size_too(sample, recipe, tmp_path):
-    """A /predict of one task, or of a few, has its texts counted here rather than by the
-    vectorizer (up to SMALL_BATCH), and multiplied row by row (one row: one product), with no
-    sparse matrix. Fails if any batch of 1, 2, 7, SMALL_BATCH or SMALL_BATCH + 1 of the sample's
-    tasks (and the empty and unknown texts) gets probabilities more than 1e-9 from the pipeline's."""
+    """A /predict of one task, or of a few, has its texts counted in Python (up to FEW_TEXTS),
+    then by ngrams.py, and multiplied row by row (one row: one product) with no sparse matrix up
+    to SMALL_BATCH. Fails if any batch of 1, 2, FEW_TEXTS, FEW_TEXTS + 1, 7, SMALL_BATCH or
+    SMALL_BATCH + 1 of the sample's tasks (and the empty and unknown texts) gets probabilities
+    more than 1e-9 from the pipeline's."""
     model, X = fitted(sample, recipe, tmp_path)
     if sample != "penguins":
         X = np.vstack([rows_to_matrix([[t] for t in TEXTS]), X])
     fast = compile_model(model)
     assert fast is not None
-    for size in (1, 2, 7, SMALL_BATCH, SMALL_BATCH + 1):
+    for size in (1, 2, FEW_TEXTS, FEW_TEXTS + 1, 7, SMALL_BATCH, SMALL_BATCH + 1):
         for start in range(0, 3 * SMALL_BATCH, size):
             part = X[start:start + size]
             assert np.abs(fast.predict_proba(part) - model.predict_proba(part)).max() <= 1e-9, (size, start)

@@ -21,13 +21,18 @@ from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 from .features import Featurizer
 from .ngrams import NgramCounter
 
-# Up to this many texts, counting each text's terms in Python is faster; beyond, numpy's counting
-# of the whole batch (ngrams.py) is, or the vectorizer's own transform for a vocabulary ngrams.py
-# cannot number (predict_proba on samples/topics, medians of 30: 1 text 0.12 ms in Python against
-# 0.41 by scikit-learn, 16 texts 0.68 against 0.81; 100 texts 10.0 in Python, 8.8 with the
+# Up to this many texts, a vocabulary that ngrams.py cannot number is counted in Python and the
+# rows multiplied one by one; beyond, the vectorizer's own transform and a sparse product are
+# faster (predict_proba on samples/topics, medians of 30: 1 text 0.12 ms in Python against 0.41
+# by scikit-learn, 16 texts 0.68 against 0.81; 100 texts 10.0 in Python, 8.8 with the
 # vectorizer's transform, 9.1 by scikit-learn; since `dot` multiplies the rows without a sparse
 # matrix, 1 text takes 0.04 ms here)
 SMALL_BATCH = 16
+# Up to this many texts, counting each text's terms in Python beats ngrams.py's batch counting,
+# whose array operations cost ~60 us however few the texts (the counts alone, in-process: topics
+# 1 text 40 us in Python against 59, 4 texts 130 against 70, 8 texts 223 against 79; multitopic
+# 1 text 15 against 71, 4 texts 55 against 85, 8 texts 113 against 103, 16 texts 145 against 89)
+FEW_TEXTS = 4
 
 
 class TextColumn:
@@ -66,7 +71,7 @@ class TextColumn:
     def _counted(self, texts: list[Any], sort: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR parts of the rows' term counts: for a few texts counted in Python (only the
         distinct terms looked up), for more by ngrams.py."""
-        if len(texts) > SMALL_BATCH and self.counter is not None:
+        if len(texts) > FEW_TEXTS and self.counter is not None:
             return self.counter.count(texts)
         vocabulary, indptr, indices, counts = self.vocabulary, [0], [], []
         for text in texts:

@@ -102,19 +102,18 @@ class NumberFeature(Feature):
     def coerce(value: Any, spec: FeatureSpec) -> Any:
         kind = type(value)
         if kind is float or kind is int:  # the common case first: it is read for every task
-            if kind is float and math.isinf(value):
-                raise BadTaskError(f"field '{spec['field']}' is infinite")
-            return float(value)
-        if isinstance(value, (dict, list)):
-            raise _nested(value, spec)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return math.nan
-        if isinstance(value, bool):
-            raise BadTaskError(f"field '{spec['field']}' is a boolean, not a number")
-        try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise BadTaskError(f"field '{spec['field']}' is not a number: {value!r}") from None
+        elif isinstance(value, (dict, list)):
+            raise _nested(value, spec)
+        elif value is None or (isinstance(value, str) and not value.strip()):
+            return math.nan
+        elif isinstance(value, bool):
+            raise BadTaskError(f"field '{spec['field']}' is a boolean, not a number")
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise BadTaskError(f"field '{spec['field']}' is not a number: {value!r}") from None
         if math.isinf(number):
             raise BadTaskError(f"field '{spec['field']}' is infinite")
         return number

@@ -102,21 +102,32 @@ class NgramCounter:
         """The batch as one array of digits, with the unit (word, text) each belongs to, the text
         each unit belongs to, and (char_wb) each unit's length."""
         texts = [self.preprocess(text) for text in texts]
-        owner = np.arange(len(texts))
         if self.analyzer == "char":
-            per_text = [self.white_spaces.sub(" ", text) for text in texts]
-            lengths = [len(text) for text in per_text]
-            return self._characters("".join(per_text)), np.repeat(owner, lengths), owner, None
+            return self._text_digits(texts)
         if self.analyzer == "word":
-            tokens = self._joined(texts, END) if self.joined_tokens else None
-            if tokens is not None:
-                tokens = WORDS_OR_END.findall(tokens)
-                ends = np.fromiter(map(END.__eq__, tokens), dtype=bool, count=len(tokens))
-                digits = self._digits_of(tokens)[~ends]
-                return digits, np.cumsum(ends)[~ends], owner, None
-            per_text = [self.tokens(text) for text in texts]
-            unit = np.repeat(owner, [len(text_tokens) for text_tokens in per_text])
-            return self._digits_of(list(chain.from_iterable(per_text))), unit, owner, None
+            return self._token_digits(texts)
+        return self._word_digits(texts)
+
+    def _text_digits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
+        """char: each text's characters, its whitespace runs made one space; a unit per text."""
+        per_text = [self.white_spaces.sub(" ", text) for text in texts]
+        owner = np.arange(len(texts))
+        return self._characters("".join(per_text)), np.repeat(owner, [len(text) for text in per_text]), owner, None
+
+    def _token_digits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
+        """word: a digit per token; a unit per text."""
+        owner = np.arange(len(texts))
+        joined = self._joined(texts, END) if self.joined_tokens else None
+        if joined is not None:
+            tokens = WORDS_OR_END.findall(joined)
+            ends = np.fromiter(map(END.__eq__, tokens), dtype=bool, count=len(tokens))
+            return self._digits_of(tokens)[~ends], np.cumsum(ends)[~ends], owner, None
+        per_text = [self.tokens(text) for text in texts]
+        unit = np.repeat(owner, [len(text_tokens) for text_tokens in per_text])
+        return self._digits_of(list(chain.from_iterable(per_text))), unit, owner, None
+
+    def _word_digits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """char_wb: each word's characters padded with a space; a unit per word."""
         # the analyzer's words are ws.sub(" ", text).split(): the same as split() alone, since its
         # \s is str.isspace (tests/unit/test_ngrams.py checks every code point)
         joined = self._joined(texts, f" {END} ")
@@ -128,7 +139,7 @@ class NgramCounter:
             per_text = [text.split() for text in texts]
             words = list(chain.from_iterable(per_text))
             ends = np.zeros(len(words), dtype=bool)
-            owner = np.repeat(owner, [len(text_words) for text_words in per_text])
+            owner = np.repeat(np.arange(len(texts)), [len(text_words) for text_words in per_text])
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2  # " " + word + " "
         unit = np.repeat(np.arange(len(words)), lengths)
         digits = self._characters(" " + "  ".join(words) + " " if words else "")

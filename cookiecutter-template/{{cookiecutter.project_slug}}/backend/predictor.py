@@ -83,7 +83,8 @@ def _outputs(target: Target, loaded: LoadedModel, rows: list[list[Any]]) -> np.n
     row costs only its own prediction (its outputs come back as NaN). The model's exact fast
     path (fastpath.py) stands in for it when it has one, without scikit-learn's config_context
     (two set_config calls, 3 us): it calls scikit-learn only for the vectorizer's transform of a
-    batch of over 16 texts, where the checks that context skips are a small share."""
+    batch of over 16 texts whose vocabulary ngrams.py cannot number, where the checks that
+    context skips are a small share."""
     model = loaded.fast or loaded.model
     with nullcontext() if loaded.fast else sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         try:
