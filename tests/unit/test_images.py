@@ -90,12 +90,13 @@ def with_environment_credentials(label_studio: LabelStudioFiles) -> dict[str, st
     return {"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": TOKEN}
 
 
+@pytest.mark.parametrize("cache_size", ["1000", "0"])
 def test_a_batch_with_a_missing_image_predicts_the_others_and_gives_it_an_empty_prediction(
-        tmp_path, label_studio, caplog):
+        tmp_path, label_studio, caplog, cache_size):
     """Fails if an image that cannot be read fails the batch or gets a prediction, if its empty
     prediction is cached, if it is not logged once with its task and reason, or if the images
-    are not fetched with the token."""
-    service = make_service(tmp_path, with_environment_credentials(label_studio))
+    are not fetched with the token; with the prediction cache on and off."""
+    service = make_service(tmp_path, {**with_environment_credentials(label_studio), "PREDICTION_CACHE_SIZE": cache_size})
     annotate(service, [(f"images/{shape}{k}.png", shape) for k in range(8) for shape in SHAPES])
     assert train(service)["status"] == "succeeded"
     version = service.registry.served_version("1")
@@ -107,8 +108,11 @@ def test_a_batch_with_a_missing_image_predicts_the_others_and_gives_it_an_empty_
     assert [r["result"][0]["value"]["choices"] for r in (results[0], results[2])] == [["bar"], ["square"]]
     assert results[1] == {"result": [], "score": 0.0, "model_version": version}
     cache = service.predictions
-    assert cache.get("1", version, data_key(tasks[0]["data"])) == results[0]
-    assert cache.get("1", version, data_key(tasks[1]["data"])) is None  # the image may come back
+    if cache_size != "0":
+        assert cache.get("1", version, data_key(tasks[0]["data"])) == results[0]
+        assert cache.get("1", version, data_key(tasks[1]["data"])) is None  # the image may come back
+    else:
+        assert cache is None
     lines = [r.getMessage() for r in caplog.records if "gone.png" in r.getMessage()]
     assert len(lines) == 1 and "task 22" in lines[0] and "HTTP 404" in lines[0], lines
     assert {auth for _, auth in label_studio.image_requests()} == {f"Token {TOKEN}"}

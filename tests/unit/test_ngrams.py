@@ -12,9 +12,11 @@ import pytest
 from backend.ngrams import NgramCounter, NumberTable
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-# letters, accented and capital ones (lowercase), a CJK character, an emoji outside the BMP, and
-# whitespace of several kinds (runs of it are one space to the analyzers; \x1c splits words too)
-ALPHABET = list("abcdefghij") + ["é", "ß", "Ü", "中", "\U0001F600", "\u00a0", "\t", "\n", "\x1c", "-", "'", "1"]
+# letters, accented and capital ones (lowercase), a capital sigma (lowercased as a final one at a
+# word's end), a CJK character, an emoji outside the BMP, and whitespace of several kinds (runs of it
+# are one space to the analyzers; \x1c splits words too)
+ALPHABET = list("abcdefghij") + ["é", "ß", "Ü", "Σ", "Α", "中", "\U0001F600", "\u00a0", "\t", "\n", "\x1c", "-", "'",
+                                  "1"]
 
 
 def texts(rng: random.Random, n: int) -> list[str]:
@@ -22,19 +24,23 @@ def texts(rng: random.Random, n: int) -> list[str]:
             for _ in range(n)]
 
 
-EDGES = ["", " ", "a", "ab", "  a  b  ", "\ud800x", "x" * 30, "A B C", "Ab aB ab", "中中 中", "ΑΣ ΣΑ Σ", "İx"]
+# (a sigma that ends or starts a text lowercases as it does alone: a batch's texts are joined,
+# and lowercased together)
+EDGES = ["", " ", "a", "ab", "  a  b  ", "\ud800x", "x" * 30, "A B C", "Ab aB ab", "中中 中", "ΑΣ ΣΑ Σ", "İx", "ΑΣ", "ΣΑ",
+         "Σ", "aΣ'", "'Σa", "ΑΣ\u0301"]
 NUL = "a\x00b ab\x00"  # the separator ngrams.py joins a batch's texts with: that batch is split text by text
 
 
 @pytest.mark.parametrize("analyzer", ["char_wb", "char", "word"])
 @pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (2, 5), (3, 3), (4, 5), (5, 5), (1, 3)])
-@pytest.mark.parametrize("lowercase", [True, False])
+@pytest.mark.parametrize("lowercase", [True, False, "strip accents"])
 def test_counts_equal_the_vectorizers(analyzer, ngram_range, lowercase):
     """Fails if any text of a batch (random texts of the alphabet above, and the edge cases: empty,
     whitespace only, words shorter than the smallest n, a lone surrogate, a final sigma, a NUL)
     gets a column or a count other than the vectorizer's transform gives it."""
     rng = random.Random(f"{analyzer}{ngram_range}{lowercase}")
-    vectorizer = CountVectorizer(analyzer=analyzer, ngram_range=ngram_range, lowercase=lowercase)
+    options = {"lowercase": True, "strip_accents": "unicode"} if lowercase == "strip accents" else {"lowercase": lowercase}
+    vectorizer = CountVectorizer(analyzer=analyzer, ngram_range=ngram_range, **options)
     vectorizer.fit(texts(rng, 200))
     counter = NgramCounter.of(vectorizer)
     assert counter is not None

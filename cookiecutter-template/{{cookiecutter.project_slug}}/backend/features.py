@@ -220,16 +220,20 @@ class RowReader:
 
     def __init__(self, features: Sequence[FeatureSpec]) -> None:
         self.features = features
-        self.plan = [(f["field"].split("."), FEATURES[f["type"]].coerce, f) for f in features]
+        # (a field's key when its path is one step, else its steps; its coercion; its spec)
+        self.plan = [(steps[0] if len(steps) == 1 else steps, FEATURES[f["type"]].coerce, f)
+                     for f in features for steps in [f["field"].split(".")]]
 
     def __call__(self, data: Any) -> list[Any]:
         if not isinstance(data, dict):
             raise BadTaskError("task data is not an object")
-        row = [coerce(_follow(data, steps), spec) for steps, coerce, spec in self.plan]
-        if all(_is_missing(value) for value in row):
-            fields = ", ".join(f["field"] for f in self.features)
-            raise BadTaskError(f"task data has none of the fields {fields}")
-        return row
+        row = [coerce(data.get(path) if type(path) is str else _follow(data, path), spec)
+               for path, coerce, spec in self.plan]
+        for value in row:
+            if not _is_missing(value):
+                return row
+        fields = ", ".join(f["field"] for f in self.features)
+        raise BadTaskError(f"task data has none of the fields {fields}")
 
 
 def rows_to_matrix(rows: list[list[Any]]) -> np.ndarray:

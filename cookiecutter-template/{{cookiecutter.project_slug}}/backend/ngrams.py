@@ -35,6 +35,8 @@ WORDS = r"(?u)\b\w\w+\b"  # scikit-learn's default token_pattern
 # its tokens, and each END: findall's greedy runs of 2+ word characters are those tokens already
 # (a run is matched whole from its first character, so it is bounded), without the 25 % the \b cost
 WORDS_OR_END = re.compile(f"(?u)\\w\\w+|{END}")
+END_POINT, SPACE = ord(END), ord(" ")
+END_DIGIT = 0  # END's digit among tokens (no term's: digits start at 1)
 
 
 class NgramCounter:
@@ -44,10 +46,14 @@ class NgramCounter:
         self.analyzer = vectorizer.analyzer
         self.min_n, self.max_n = vectorizer.ngram_range
         self.preprocess = vectorizer.build_preprocessor()
+        # a batch joined with separators (char_wb, word) is lowercased whole: str.lower maps a
+        # character alone, but for a capital sigma, whose context ends at the separators too
+        self.lower_joined = vectorizer.lowercase and vectorizer.strip_accents is None and self.analyzer != "char"
         self.white_spaces = vectorizer._white_spaces  # the analyzer's own rule: runs of whitespace -> " "
         self.tokens = vectorizer.build_tokenizer() if self.analyzer == "word" else None
         self.bits, self.width = bits, len(vectorizer.vocabulary_)
         self.digit = {unit: i for i, unit in enumerate(alphabet, start=1)}
+        self.token_digit = {**self.digit, END: END_DIGIT}
         self.joined_tokens = self.analyzer == "word" and vectorizer.token_pattern == WORDS
         self.unknown = len(alphabet) + 1
         if self.analyzer != "word":  # a character's digit: looked up in a table for the first 65,536
@@ -101,7 +107,8 @@ class NgramCounter:
     def _digits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The batch as one array of digits, with the unit (word, text) each belongs to, the text
         each unit belongs to, and (char_wb) each unit's length."""
-        texts = [self.preprocess(text) for text in texts]
+        if not self.lower_joined:
+            texts = [self.preprocess(text) for text in texts]
         if self.analyzer == "char":
             return self._text_digits(texts)
         if self.analyzer == "word":
@@ -120,8 +127,12 @@ class NgramCounter:
         joined = self._joined(texts, END) if self.joined_tokens else None
         if joined is not None:
             tokens = WORDS_OR_END.findall(joined)
-            ends = np.fromiter(map(END.__eq__, tokens), dtype=bool, count=len(tokens))
-            return self._digits_of(tokens)[~ends], np.cumsum(ends)[~ends], owner, None
+            digits = np.fromiter(map(self.token_digit.get, tokens, repeat(self.unknown)), dtype=np.int64,
+                                 count=len(tokens))
+            ends = digits == END_DIGIT
+            return digits[~ends], np.cumsum(ends)[~ends], owner, None
+        if self.lower_joined:
+            texts = [self.preprocess(text) for text in texts]
         per_text = [self.tokens(text) for text in texts]
         unit = np.repeat(owner, [len(text_tokens) for text_tokens in per_text])
         return self._digits_of(list(chain.from_iterable(per_text))), unit, owner, None
@@ -133,33 +144,38 @@ class NgramCounter:
         joined = self._joined(texts, f" {END} ")
         if joined is not None:
             words = joined.split()  # each END a word of its own
-            ends = np.fromiter(map(END.__eq__, words), dtype=bool, count=len(words))
-            owner = np.cumsum(ends)  # a word's text: the ENDs before it
         else:
-            per_text = [text.split() for text in texts]
+            per_text = [(self.preprocess(text) if self.lower_joined else text).split() for text in texts]
             words = list(chain.from_iterable(per_text))
-            ends = np.zeros(len(words), dtype=bool)
-            owner = np.repeat(np.arange(len(texts)), [len(text_words) for text_words in per_text])
-        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2  # " " + word + " "
+        points = _code_points(" " + "  ".join(words) + " " if words else "")
+        # the padded words lie back to back, each from a space followed by one of its characters
+        # (no word holds a space: split took them all)
+        space = points == SPACE
+        starts = np.flatnonzero(space[:-1] & ~space[1:])
+        lengths = np.diff(starts, append=len(points))  # " " + word + " "
         unit = np.repeat(np.arange(len(words)), lengths)
-        digits = self._characters(" " + "  ".join(words) + " " if words else "")
-        if joined is not None:  # the ENDs' characters go
-            kept = ~ends[unit]
-            digits, unit = digits[kept], unit[kept]
-        return digits, unit, owner, lengths[~ends]
+        digits = self._digits_of_points(points)
+        if joined is None:
+            return digits, unit, np.repeat(np.arange(len(texts)), [len(text_words) for text_words in per_text]), lengths
+        ends = points[starts + 1] == END_POINT  # an END's word is END alone: no text holds one
+        kept = ~ends[unit]  # the ENDs' characters go
+        return digits[kept], unit[kept], np.cumsum(ends), lengths[~ends]  # a word's text: the ENDs before it
 
-    @staticmethod
-    def _joined(texts: list[str], separator: str) -> str | None:
-        """The texts joined by `separator`, unless one holds END."""
+    def _joined(self, texts: list[str], separator: str) -> str | None:
+        """The texts joined by `separator` (and lowercased, `lower_joined`), unless one holds END."""
         joined = separator.join(texts)
-        return joined if joined.count(END) == len(texts) - 1 else None
+        if joined.count(END) != len(texts) - 1:
+            return None
+        return joined.lower() if self.lower_joined else joined
 
     def _digits_of(self, tokens: list[str]) -> np.ndarray:
         return np.fromiter(map(self.digit.get, tokens, repeat(self.unknown)), dtype=np.int64, count=len(tokens))
 
     def _characters(self, text: str) -> np.ndarray:
-        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        if text.isascii() or not (points >= BASIC).any():
+        return self._digits_of_points(_code_points(text))
+
+    def _digits_of_points(self, points: np.ndarray) -> np.ndarray:
+        if not (points >= BASIC).any():
             return self.basic[points]
         at = np.minimum(np.searchsorted(self.points, points), len(self.points) - 1)
         return np.where(self.points[at] == points, at + 1, self.unknown).astype(np.int64)
@@ -187,6 +203,10 @@ class NgramCounter:
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(rows), np.concatenate(found)
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 class NumberTable:

@@ -27,36 +27,46 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
     score 0, as does every task before the project's first training."""
     loaded = service.registry.current(project)
     version = loaded.version if loaded else service.registry.served_version(project)
-    results = [{"result": [], "score": 0.0, "model_version": version} for _ in tasks]
-    if loaded is None:
-        return results
-    cache = service.predictions
+    results: list[dict[str, Any] | None] = [None] * len(tasks)
+    if loaded is not None:
+        _predict(service, project, loaded, tasks, results)
+    return [{"result": [], "score": 0.0, "model_version": version} if result is None else result
+            for result in results]
+
+
+def _predict(service: Service, project: str, loaded: LoadedModel, tasks: list[Any],
+             results: list[dict[str, Any] | None]) -> None:
+    """Fill in the results of the tasks the model predicts (or the cache holds)."""
+    cache, version = service.predictions, loaded.version
     read_row = RowReader(service.config.features)
     rows, slots, keys, unreadable = [], [], [], []
     for slot, task in enumerate(tasks):
         data = task.get("data") if isinstance(task, dict) else None
-        key = data_key(data) if cache is not None else b""
-        cached = cache.get(project, version, key) if cache is not None else None
-        if cached is not None:
-            results[slot] = cached
-            continue
+        if cache is not None:
+            key = data_key(data)
+            cached = cache.get(project, version, key)
+            if cached is not None:
+                results[slot] = cached
+                continue
+            keys.append(key)
         try:
             rows.append(read_row(data))
             slots.append(slot)
-            keys.append(key)
         except BadTaskError as exc:
             unreadable.append((task, exc))
+            if cache is not None:
+                keys.pop()
     if unreadable:
         _log_unreadable(unreadable, len(tasks))
     if service.images is not None and rows:
         rows, slots, keys = _with_images(service.images, project, tasks, rows, slots, keys)
     if not rows:
-        return results
+        return
     target = service.target
     outputs = _outputs(target, loaded, rows)
     failed = target.failed(outputs)
     if failed.all():  # the model could not predict any of them (the log says why)
-        return results
+        return
     scores = np.zeros(len(rows))
     scores[~failed] = target.confidence(outputs[~failed], service.config.strategy)
     answered, scores = np.flatnonzero(~failed).tolist(), scores.tolist()
@@ -66,16 +76,16 @@ def predict_tasks(service: Service, project: str, tasks: list[Any]) -> list[dict
         results[slot] = {"result": result, "score": round(scores[row_index], 6), "model_version": version}
         if cache is not None:
             cache.put(project, version, keys[row_index], results[slot])
-    return results
 
 
 def _with_images(images: ImageLoader, project: str, tasks: list[Any], rows: list[list[Any]], slots: list[int],
                  keys: list[bytes]) -> tuple[list[list[Any]], list[int], list[bytes]]:
     """The rows with their images read (backend/images.py), without those whose image cannot be
-    read: their tasks keep the empty prediction, which is not cached (the image may come back)."""
+    read: their tasks keep the empty prediction, which is not cached (the image may come back).
+    `keys`: the rows' cache keys, none without a cache."""
     unread = images.load(project, rows, [_task_id(tasks[slot]) for slot in slots])
     kept = [i for i in range(len(rows)) if i not in unread]
-    return [rows[i] for i in kept], [slots[i] for i in kept], [keys[i] for i in kept]
+    return [rows[i] for i in kept], [slots[i] for i in kept], [keys[i] for i in kept] if keys else keys
 
 
 def _outputs(target: Target, loaded: LoadedModel, rows: list[list[Any]]) -> np.ndarray:
