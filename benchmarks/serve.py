@@ -7,8 +7,9 @@ What a user gets from /predict, measured from outside the service's process. In 
   /setup the same with a fixed model_version, /health {"status": "UP"}; and the same app on
   Waitress as the service runs it ("floor, tuned": its send_bytes, and its loop thread serving
   the short requests, backend/dispatch.py), so that the ratio to it isolates our code;
-* every sample (samples/*/backend.yaml) rendered with mlgen, started as a user starts it
-  (`python -m backend serve`, with the runtime venv), trained through real ANNOTATION_CREATED
+* every sample (samples/*/backend.yaml) rendered with mlgen, started as its Docker image starts it
+  (`python -m backend serve` under PYTHONOPTIMIZE=2, that is -OO, with the runtime venv and its
+  bytecode of that level; --optimize 0 for a plain `python`; the floors get the same), trained through real ANNOTATION_CREATED
   webhooks on the sample's annotated tasks (as tests/e2e/test_samples.py sends them), waited for
   until /setup reports a trained version and no training is queued or running, and checked to
   answer non-empty results for the bodies before timing (multitopic: most of them, an empty set
@@ -171,14 +172,20 @@ def free_port() -> int:
 
 
 class Proc:
-    """A server process started here, on a free 127.0.0.1 port, stopped by its own pid."""
+    """A server process started here, on a free 127.0.0.1 port, stopped by its own pid; under
+    PYTHONOPTIMIZE=`optimize` (--optimize: 2 by default, as the Docker image runs the service)."""
+
+    optimize = 2
 
     def __init__(self, name: str, args: list[str], cwd: Path, env: dict[str, str], log: Path,
                  port: int, start_timeout: float = 60) -> None:
         self.name, self.port, self.url, self.log_path = name, port, f"http://127.0.0.1:{port}", log
         self.log = log.open("w")
+        environment = {key: value for key, value in os.environ.items() if key != "PYTHONOPTIMIZE"}
+        if self.optimize:
+            environment["PYTHONOPTIMIZE"] = str(self.optimize)
         self.process = subprocess.Popen(args, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **env})
+                                        env={**environment, **env})
         STARTED.append(self)
         deadline = time.monotonic() + start_timeout
         while True:
@@ -501,9 +508,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhooks", action="store_true",
                         help="also time /webhook once the topics store holds --store-size annotations")
     parser.add_argument("--store-size", type=int, default=10_000)
+    parser.add_argument("--optimize", type=int, choices=(0, 1, 2), default=2,
+                        help="PYTHONOPTIMIZE of the services and floors: 2 (python -OO) as the Docker image runs them")
     parser.add_argument("--budget", type=float, default=900, help="abort after this many seconds")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, stores, rows)")
     args = parser.parse_args(argv)
+    Proc.optimize = args.optimize
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGALRM, out_of_time)
@@ -785,7 +795,8 @@ def report(args: argparse.Namespace, targets: list[Target], results: dict[str, d
     print(f"mlgen serve benchmark, started {args.started_at:%Y-%m-%d %H:%M %Z}, "
           f"{os.cpu_count()} CPUs, {platform.machine()}")
     if len(versions_info) >= 5:
-        print(f"runtime: python {versions_info[0]}, bottle {versions_info[1]}, waitress {versions_info[2]} "
+        optimized = f" -{'O' * args.optimize} (PYTHONOPTIMIZE={args.optimize})" if args.optimize else ""
+        print(f"runtime: python {versions_info[0]}{optimized}, bottle {versions_info[1]}, waitress {versions_info[2]} "
               f"(threads={threads}, services and floors), scikit-learn {versions_info[3]}, numpy {versions_info[4]}")
     print(f"load: {wrk_version}, -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
           f"benchmarks/serve.lua checking every response; {args.rounds} round(s); client, services and floor "

@@ -49,4 +49,10 @@ def runtime_python(project: Path | None = None, scale_out: bool = False) -> Path
         (venv / "requirements.txt").write_text(requirements, encoding="utf-8")
         subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(venv / "requirements.txt")], check=True)
         (venv / ".complete").touch()
+    if not (venv / ".compiled-OO").exists():  # the libraries' bytecode for python -OO too, as the Docker image has
+        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run([str(python), "-OO", "-m", "compileall", "-q", "-j", "0", "-x", "/tests?/", site], check=True,
+                       stdout=subprocess.DEVNULL)
+        (venv / ".compiled-OO").touch()
     return python

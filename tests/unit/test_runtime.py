@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
+import backend
 import numpy as np
 import pytest
 from backend.config import Config
@@ -187,3 +191,13 @@ def test_a_bad_setting_in_the_environment_is_one_clear_error(tmp_path, monkeypat
     assert main(["versions"]) == 1
     error = capsys.readouterr().err
     assert error.startswith("error: ") and says in error and "Traceback" not in error
+
+
+@pytest.mark.parametrize(("flags", "passed_on"), [([], []), (["-O"], ["-O"]), (["-OO"], ["-OO"])])
+def test_web_processes_get_the_interpreters_optimization(flags, passed_on):
+    """A service started with python -OO (or PYTHONOPTIMIZE=2, as the Docker image) starts its
+    web processes so too."""
+    code = "import json; from backend.processes import optimize_flags; print(json.dumps(optimize_flags()))"
+    done = subprocess.run([sys.executable, *flags, "-c", code], cwd=Path(backend.__file__).parent.parent,
+                          capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    assert json.loads(done.stdout) == passed_on

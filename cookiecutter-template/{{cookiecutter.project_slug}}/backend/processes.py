@@ -73,7 +73,7 @@ class WebProcesses:
 
     def _spawn(self, slot: int) -> None:
         fd = self.sock.fileno()
-        command = [sys.executable, "-m", "backend", "serve", "--no-worker", "--listen-fd", str(fd),
+        command = [sys.executable, *optimize_flags(), "-m", "backend", "serve", "--no-worker", "--listen-fd", str(fd),
                    "--parent", str(os.getpid())]
         self._started[slot] = time.monotonic()
         self.children[slot] = subprocess.Popen(command, cwd=PROJECT_ROOT, pass_fds=(fd,))
@@ -89,6 +89,12 @@ class WebProcesses:
                 time.sleep(max(self._started[slot] + RESTART_DELAY_SECONDS - time.monotonic(), 0))
                 if not self._stopping.is_set():
                     self._spawn(slot)
+
+
+def optimize_flags() -> list[str]:
+    """This interpreter's -O or -OO (the Docker image's PYTHONOPTIMIZE=2 reaches the web
+    processes through the environment anyway; the flag does not)."""
+    return ["-" + "O" * sys.flags.optimize] if sys.flags.optimize else []
 
 
 def follow_parent(parent: int) -> None:
