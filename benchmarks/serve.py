@@ -7,13 +7,14 @@ What a user gets from /predict, measured from outside the service's process. In 
   /setup the same with a fixed model_version, /health {"status": "UP"}; and the same app on
   Waitress as the service runs it ("floor, tuned": its send_bytes, and its loop thread serving
   the short requests, backend/dispatch.py), so that the ratio to it isolates our code;
-* every sample (samples/*/backend.yaml) rendered with mlgen, started as its Docker image starts it
-  (`python -m backend serve` under PYTHONOPTIMIZE=2, that is -OO, with the runtime venv and its
-  bytecode of that level; --optimize 0 for a plain `python`; the floors get the same), trained through real ANNOTATION_CREATED
-  webhooks on the sample's annotated tasks (as tests/e2e/test_samples.py sends them), waited for
-  until /setup reports a trained version and no training is queued or running, and checked to
-  answer non-empty results for the bodies before timing (multitopic: most of them, an empty set
-  of choices being a valid answer there; its timed 1-task bodies are tasks it answers);
+* every sample (samples/*/backend.yaml) rendered with mlgen, started as its Docker image starts
+  it (`python -m backend serve` under PYTHONOPTIMIZE=2, that is -OO, with the runtime venv and
+  its bytecode of that level; --optimize 0 for a plain `python`; the floors get the same),
+  trained through real ANNOTATION_CREATED webhooks on the sample's annotated tasks (as
+  tests/e2e/test_samples.py sends them), waited for until /setup reports a trained version and
+  no training is queued or running, and checked to answer non-empty results for the bodies
+  before timing (multitopic: most of them, an empty set of choices being a valid answer there;
+  its timed 1-task bodies are tasks it answers);
 * the reference recipe served the same way: a copy of samples/topics whose spec has TF-IDF word
   1-3 grams and LogisticRegression(C=10, max_iter=1000), so that topics' ratio to it isolates
   the recipe and the reference's ratio to the floor isolates our code.

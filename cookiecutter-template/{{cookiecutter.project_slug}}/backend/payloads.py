@@ -39,7 +39,7 @@ class PayloadError(ValueError):
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The JSON object in a request body; raises PayloadError when it is not one.
 
-    orjson reads it first (a third of json.loads's time on a 100-task body). It refuses what
+    orjson reads it first (under half of json.loads's time on a 100-task body). It refuses what
     these rules refuse too (NaN, Infinity, a number beyond a double, a lone surrogate, bytes that
     are not UTF-8) but also what they may take (a byte order mark) or must name (nesting past its
     own limit), and it reads an integer beyond 64 bits as a double: any such body, and any that
@@ -265,7 +265,7 @@ def check_predict(body: dict[str, Any]) -> tuple[str | None, list[Any]]:
     first = None
     for i, task in enumerate(tasks):
         if isinstance(task, dict):
-            if not (_plain_id(task.get("id")) and _plain_id(task.get("project"))):  # Label Studio's own skip this
+            if not (_plain_id(task.get("id")) and _plain_id(task.get("project"))):  # Label Studio's are plain
                 task_fields(task, f"tasks[{i}]")
             first = task if first is None else first
     if project is None and first is not None:
