@@ -46,9 +46,6 @@ class NgramCounter:
         self.analyzer = vectorizer.analyzer
         self.min_n, self.max_n = vectorizer.ngram_range
         self.preprocess = vectorizer.build_preprocessor()
-        # a batch joined with separators (char_wb, word) is lowercased whole: str.lower maps a
-        # character alone, but for a capital sigma, whose context ends at the separators too
-        self.lower_joined = vectorizer.lowercase and vectorizer.strip_accents is None and self.analyzer != "char"
         self.white_spaces = vectorizer._white_spaces  # the analyzer's own rule: runs of whitespace -> " "
         self.tokens = vectorizer.build_tokenizer() if self.analyzer == "word" else None
         self.bits, self.width = bits, len(vectorizer.vocabulary_)
@@ -107,8 +104,7 @@ class NgramCounter:
     def _digits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The batch as one array of digits, with the unit (word, text) each belongs to, the text
         each unit belongs to, and (char_wb) each unit's length."""
-        if not self.lower_joined:
-            texts = [self.preprocess(text) for text in texts]
+        texts = [self.preprocess(text) for text in texts]
         if self.analyzer == "char":
             return self._text_digits(texts)
         if self.analyzer == "word":
@@ -127,15 +123,12 @@ class NgramCounter:
         joined = self._joined(texts, END) if self.joined_tokens else None
         if joined is not None:
             tokens = WORDS_OR_END.findall(joined)
-            digits = np.fromiter(map(self.token_digit.get, tokens, repeat(self.unknown)), dtype=np.int64,
-                                 count=len(tokens))
+            digits = self._digits_of(tokens, self.token_digit)
             ends = digits == END_DIGIT
             return digits[~ends], np.cumsum(ends)[~ends], owner, None
-        if self.lower_joined:
-            texts = [self.preprocess(text) for text in texts]
         per_text = [self.tokens(text) for text in texts]
         unit = np.repeat(owner, [len(text_tokens) for text_tokens in per_text])
-        return self._digits_of(list(chain.from_iterable(per_text))), unit, owner, None
+        return self._digits_of(list(chain.from_iterable(per_text)), self.digit), unit, owner, None
 
     def _word_digits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """char_wb: each word's characters padded with a space; a unit per word."""
@@ -145,7 +138,7 @@ class NgramCounter:
         if joined is not None:
             words = joined.split()  # each END a word of its own
         else:
-            per_text = [(self.preprocess(text) if self.lower_joined else text).split() for text in texts]
+            per_text = [text.split() for text in texts]
             words = list(chain.from_iterable(per_text))
         points = _code_points(" " + "  ".join(words) + " " if words else "")
         # the padded words lie back to back, each from a space followed by one of its characters
@@ -161,15 +154,15 @@ class NgramCounter:
         kept = ~ends[unit]  # the ENDs' characters go
         return digits[kept], unit[kept], np.cumsum(ends), lengths[~ends]  # a word's text: the ENDs before it
 
-    def _joined(self, texts: list[str], separator: str) -> str | None:
-        """The texts joined by `separator` (and lowercased, `lower_joined`), unless one holds END."""
+    @staticmethod
+    def _joined(texts: list[str], separator: str) -> str | None:
+        """The texts joined by `separator`, unless one holds END."""
         joined = separator.join(texts)
-        if joined.count(END) != len(texts) - 1:
-            return None
-        return joined.lower() if self.lower_joined else joined
+        return joined if joined.count(END) == len(texts) - 1 else None
 
-    def _digits_of(self, tokens: list[str]) -> np.ndarray:
-        return np.fromiter(map(self.digit.get, tokens, repeat(self.unknown)), dtype=np.int64, count=len(tokens))
+    def _digits_of(self, tokens: list[str], digit: dict[str, int]) -> np.ndarray:
+        """Each token's digit in `digit` (self.digit, or token_digit for a batch joined by END)."""
+        return np.fromiter(map(digit.get, tokens, repeat(self.unknown)), dtype=np.int64, count=len(tokens))
 
     def _characters(self, text: str) -> np.ndarray:
         return self._digits_of_points(_code_points(text))

@@ -212,8 +212,8 @@ def _shown(value: Any) -> str:
 
 
 def _plain_id(value: Any) -> bool:
-    """An integer id of 64 bits, or none: what task_fields takes at once, without its messages."""
-    return value is None or (type(value) is int and ID_MIN <= value <= ID_MAX)
+    """An integer id, or none: what task_fields takes at once, without building its messages."""
+    return value is None or is_id(value)
 
 
 def task_fields(task: dict[str, Any], where: str) -> None:

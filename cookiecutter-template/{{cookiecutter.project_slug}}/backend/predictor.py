@@ -48,14 +48,15 @@ def _predict(service: Service, project: str, loaded: LoadedModel, tasks: list[An
             if cached is not None:
                 results[slot] = cached
                 continue
-            keys.append(key)
         try:
-            rows.append(read_row(data))
-            slots.append(slot)
+            row = read_row(data)
         except BadTaskError as exc:
             unreadable.append((task, exc))
-            if cache is not None:
-                keys.pop()
+            continue
+        rows.append(row)
+        slots.append(slot)
+        if cache is not None:
+            keys.append(key)
     if unreadable:
         _log_unreadable(unreadable, len(tasks))
     if service.images is not None and rows:

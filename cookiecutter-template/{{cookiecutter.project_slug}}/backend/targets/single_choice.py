@@ -127,5 +127,5 @@ class SingleChoice(Target):
         return [self.region({"choices": [self.labels[int(output.argmax())]]})]
 
     def regions_of(self, outputs: np.ndarray) -> list[list[dict[str, Any]]]:
-        labels, names = self.labels, self._region_names  # region()'s, inlined: a batch makes one per task
-        return [[{**names, "value": {"choices": [labels[best]]}}] for best in outputs.argmax(axis=1).tolist()]
+        labels = self.labels
+        return [[self.region({"choices": [labels[best]]})] for best in outputs.argmax(axis=1).tolist()]
